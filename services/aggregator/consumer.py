@@ -1,0 +1,202 @@
+"""Kafka entrypoint of the aggregator: poll a batch, decode it, hand it to the store.
+
+Positions live in PostgreSQL, written with each batch's effects; auto-commit is off. On every
+partition assignment the consumer seeks to the stored positions, so a batch is applied exactly
+once whatever crashes or rebalances happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from services.aggregator import telemetry
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.store import (
+    AggregatorStore,
+    Batch,
+    DeadLetter,
+    IncomingEvent,
+    PositionConflict,
+    StoreError,
+    digest_of,
+)
+from shared.events import decode_event
+from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
+
+log = logging.getLogger(__name__)
+
+
+def build_batch(
+    topic: str,
+    records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    positions: dict[int, int | None],
+) -> Batch:
+    """Decode the records of one poll; records before a partition's position are stale, dropped."""
+    batch = Batch(topic=topic)
+    for tp, partition_records in records.items():
+        start = positions[tp.partition]
+        fresh = [r for r in partition_records if start is None or r.offset >= start]
+        if not fresh:
+            continue
+        batch.ranges[tp.partition] = (start, fresh[-1].offset + 1)
+        for record in fresh:
+            raw = record.value
+            if raw is None:
+                batch.undecodable.append(
+                    DeadLetter(tp.partition, record.offset, record.key, raw, "record has no value")
+                )
+                continue
+            try:
+                event = decode_event(raw)
+            except ValidationError as exc:
+                reason = f"not a valid event: {exc}"[:2000]
+                batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
+                continue
+            batch.events.append(IncomingEvent(event, raw, digest_of(raw), tp.partition, record.offset))
+    return batch
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: EventConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._owner.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._owner.sync_positions(assigned)
+
+
+class EventConsumer:
+    """Runs the poll-apply loop of one aggregator instance."""
+
+    def __init__(
+        self, settings: AggregatorSettings, store: AggregatorStore, dead_letter_producer: AIOKafkaProducer
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._producer = dead_letter_producer
+        self._topic = settings.events_topic
+        self._positions: dict[int, int | None] = {}  # partition -> next offset to apply
+        self._stopping = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self.running = False
+
+    def forget(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            self._positions.pop(tp.partition, None)
+
+    async def sync_positions(self, partitions: Sequence[TopicPartition]) -> None:
+        """Seek to the positions stored in PostgreSQL (the beginning where none is stored)."""
+        mine = [tp for tp in partitions if tp.topic == self._topic]
+        if not mine:
+            return
+        try:
+            stored = await self._store.load_positions(self._topic, [tp.partition for tp in mine])
+        except StoreError as exc:  # retried before the next apply
+            log.warning("could not load positions for %s: %s", mine, exc)
+            self.forget(mine)
+            return
+        for tp in mine:
+            position = stored.get(tp.partition)
+            if position is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, position)
+            self._positions[tp.partition] = position
+        log.info(
+            "assigned partitions %s at positions %s",
+            sorted(p.partition for p in mine),
+            {p.partition: stored.get(p.partition) for p in mine},
+        )
+
+    async def run(self) -> None:
+        self._consumer.subscribe([self._topic], listener=_Rebalance(self))
+        await self._consumer.start()
+        self.running = True
+        backoff = self._settings.retry_initial_seconds
+        try:
+            while not self._stopping.is_set():
+                records = await self._consumer.getmany(
+                    timeout_ms=self._settings.poll_timeout_ms,
+                    max_records=self._settings.max_batch_records,
+                )
+                if not records:
+                    continue
+                unknown = [tp for tp in records if tp.partition not in self._positions]
+                if unknown:
+                    await self.sync_positions(unknown)
+                    continue
+                if await self._apply(records):
+                    backoff = self._settings.retry_initial_seconds
+                else:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._settings.retry_max_seconds)
+        finally:
+            self.running = False
+            await self._consumer.stop()
+
+    async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> bool:
+        """Apply one poll's records; on failure seek back so they are fetched again."""
+        started = time.perf_counter()
+        batch = build_batch(self._topic, records, self._positions)
+        if not batch.ranges:
+            return True
+        try:
+            result = await self._store.apply_batch(batch, self._publish_dead_letters)
+        except PositionConflict as exc:
+            # Another instance wrote these partitions since we last synced: our view is stale.
+            telemetry.BATCHES.labels(outcome="refused").inc()
+            log.warning("batch refused: %s", exc)
+            await self.sync_positions(list(self._consumer.assignment()))
+            return True
+        except (StoreError, KafkaError) as exc:
+            telemetry.BATCHES.labels(outcome="failed").inc()
+            log.warning("batch failed, will retry: %s", exc)
+            await self.sync_positions(list(self._consumer.assignment()))
+            return False
+        for partition, (_start, next_offset) in batch.ranges.items():
+            self._positions[partition] = next_offset
+        telemetry.BATCHES.labels(outcome="applied").inc()
+        telemetry.EVENTS_APPLIED.inc(result.applied)
+        telemetry.DUPLICATES.inc(result.duplicates)
+        telemetry.DEAD_LETTERS.inc(len(result.dead_letters))
+        telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
+        telemetry.LAST_APPLIED.set_to_current_time()
+        return True
+
+    async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        futures = [
+            await self._producer.send(
+                self._settings.dead_letter_topic,
+                key=letter.key,
+                value=letter.value,
+                headers=[
+                    (DEAD_LETTER_REASON_HEADER, letter.reason.encode()),
+                    (DEAD_LETTER_ORIGIN_HEADER, f"{self._topic}/{letter.partition}/{letter.offset}".encode()),
+                ],
+            )
+            for letter in letters
+        ]
+        await asyncio.gather(*futures)
+        for letter in letters:
+            log.warning("dead-lettered %s/%s: %s", letter.partition, letter.offset, letter.reason[:200])
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,41 @@
+"""Plans the effects of one batch of events (pure): new states and the counter deltas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from services.aggregator.domain import (
+    AggregateKey,
+    Contributions,
+    State,
+    aggregate_key,
+    apply,
+    contributions,
+    initial_state,
+)
+from shared.events import Event
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    states: dict[AggregateKey, State]  # only the states that changed
+    delta: Contributions
+
+
+def plan_batch(events: Iterable[Event], prior: Mapping[AggregateKey, State]) -> BatchPlan:
+    current: dict[AggregateKey, State] = {}
+    for event in events:
+        key = aggregate_key(event)
+        state = current.get(key) or prior.get(key) or initial_state(key)
+        current[key] = apply(state, event)
+    changed: dict[AggregateKey, State] = {}
+    delta = Contributions.empty()
+    for key, new in current.items():
+        old = prior.get(key)
+        if new == old:
+            continue
+        changed[key] = new
+        before = contributions(old) if old is not None else Contributions.empty()
+        delta.add(contributions(new) - before)
+    return BatchPlan(changed, delta)

@@ -1,0 +1,169 @@
+"""Compact JSON form of aggregate states, as stored in PostgreSQL (pure, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.aggregator.domain import (
+    AggregateKey,
+    CatalogueEntry,
+    DocumentState,
+    DossierState,
+    ProcedureState,
+    RatingFacts,
+    ReceivedFacts,
+    RegisteredFacts,
+    ResolvedFacts,
+    State,
+    Version,
+    Versioned,
+)
+
+Json = dict[str, Any]
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _parse_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _version(version: Version) -> list[str]:
+    return [_ts(version[0]), version[1], version[2]]
+
+
+def _parse_version(raw: list[str]) -> Version:
+    return (_parse_ts(raw[0]), raw[1], raw[2])
+
+
+def encode_state(state: State) -> Json:
+    match state:
+        case DossierState():
+            return _encode_dossier(state)
+        case DocumentState():
+            return _encode_document(state)
+        case ProcedureState():
+            return {
+                "unit": state.unit,
+                "code": state.procedure_code,
+                "entries": [[_version(e.version), _ts(e.effective_at), e.service_level] for e in sorted(state.entries)],
+            }
+
+
+def decode_state(key: AggregateKey, raw: Json) -> State:
+    kind = key[0]
+    if kind == "dossier":
+        return _decode_dossier(raw)
+    if kind == "document":
+        return _decode_document(raw)
+    return ProcedureState(
+        unit=raw["unit"],
+        procedure_code=raw["code"],
+        entries=frozenset(CatalogueEntry(_parse_version(v), _parse_ts(at), level) for v, at, level in raw["entries"]),
+    )
+
+
+def _encode_dossier(state: DossierState) -> Json:
+    out: Json = {}
+    if state.received is not None:
+        r = state.received.value
+        out["received"] = [
+            _version(state.received.version),
+            r.unit,
+            r.procedure_code,
+            r.channel,
+            _ts(r.received_at),
+            r.fee_required,
+            r.digitization_required,
+        ]
+    if state.due is not None:
+        due = state.due.value
+        out["due"] = [_version(state.due.version), None if due is None else _ts(due)]
+    if state.resolved is not None:
+        res = state.resolved.value
+        out["resolved"] = [
+            _version(state.resolved.version),
+            _ts(res.resolved_at),
+            res.outcome,
+            res.result_digitization_required,
+        ]
+    if state.withdrawn is not None:
+        out["withdrawn"] = [_version(state.withdrawn.version), _ts(state.withdrawn.value)]
+    if state.rating is not None:
+        rat = state.rating.value
+        out["rating"] = [_version(state.rating.version), _ts(rat.rated_at), rat.rating]
+    flags = [name for name in ("components_digitized", "result_digitized", "paid_online") if getattr(state, name)]
+    if flags:
+        out["flags"] = flags
+    return out
+
+
+def _decode_dossier(raw: Json) -> DossierState:
+    received = due = resolved = withdrawn = rating = None
+    if "received" in raw:
+        v, unit, code, channel, at, fee, dig = raw["received"]
+        received = Versioned(_parse_version(v), ReceivedFacts(unit, code, channel, _parse_ts(at), fee, dig))
+    if "due" in raw:
+        v, at = raw["due"]
+        due = Versioned(_parse_version(v), None if at is None else _parse_ts(at))
+    if "resolved" in raw:
+        v, at, outcome, required = raw["resolved"]
+        resolved = Versioned(_parse_version(v), ResolvedFacts(_parse_ts(at), outcome, required))
+    if "withdrawn" in raw:
+        v, at = raw["withdrawn"]
+        withdrawn = Versioned(_parse_version(v), _parse_ts(at))
+    if "rating" in raw:
+        v, at, value = raw["rating"]
+        rating = Versioned(_parse_version(v), RatingFacts(_parse_ts(at), value))
+    flags = set(raw.get("flags", ()))
+    return DossierState(
+        received=received,
+        due=due,
+        resolved=resolved,
+        withdrawn=withdrawn,
+        rating=rating,
+        components_digitized="components_digitized" in flags,
+        result_digitized="result_digitized" in flags,
+        paid_online="paid_online" in flags,
+    )
+
+
+def _encode_document(state: DocumentState) -> Json:
+    out: Json = {}
+    if state.registered is not None:
+        r = state.registered.value
+        out["registered"] = [
+            _version(state.registered.version),
+            r.unit,
+            r.direction,
+            _ts(r.registered_at),
+            r.electronic,
+            r.confidential,
+        ]
+    for name in ("signed_by_organization", "signed_by_leader"):
+        signature: Versioned[datetime] | None = getattr(state, name)
+        if signature is not None:
+            out[name] = [_version(signature.version), _ts(signature.value)]
+    return out
+
+
+def _decode_document(raw: Json) -> DocumentState:
+    registered = None
+    if "registered" in raw:
+        v, unit, direction, at, electronic, confidential = raw["registered"]
+        registered = Versioned(
+            _parse_version(v), RegisteredFacts(unit, direction, _parse_ts(at), electronic, confidential)
+        )
+    signatures: dict[str, Versioned[datetime]] = {}
+    for name in ("signed_by_organization", "signed_by_leader"):
+        if name in raw:
+            v, at = raw[name]
+            signatures[name] = Versioned(_parse_version(v), _parse_ts(at))
+    return DocumentState(
+        registered=registered,
+        signed_by_organization=signatures.get("signed_by_organization"),
+        signed_by_leader=signatures.get("signed_by_leader"),
+    )

@@ -1,0 +1,20 @@
+"""Run the intake: `python -m services.intake`."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from services.intake.app import create_app
+from services.intake.config import IntakeSettings
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.bind_host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

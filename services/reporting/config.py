@@ -1,0 +1,23 @@
+"""Settings of the reporting service, from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from shared.settings import BaseServiceSettings, DatabaseSettingsMixin
+
+
+class ReportingSettings(BaseServiceSettings, DatabaseSettingsMixin):
+    port: int = Field(default=8002, validation_alias="REPORTING_PORT")
+    bind_host: str = "127.0.0.1"
+    # JSON list of {name, sha256, units} for readers; see docs/configuration.md.
+    read_tokens_file: Path | None = None
+    db_pool_size: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _production_needs_tokens(self) -> ReportingSettings:
+        if self.environment == "production" and self.read_tokens_file is None:
+            raise ValueError("READ_TOKENS_FILE is required in production: there is no default token")
+        return self

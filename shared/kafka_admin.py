@@ -1,0 +1,34 @@
+"""Creates the Kafka topics the services need, explicitly and idempotently."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+
+
+async def ensure_topics(bootstrap_servers: str, partitions_by_topic: Mapping[str, int]) -> None:
+    """Create the topics that do not exist yet (replication factor 1: single-node cluster)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name=topic, num_partitions=count, replication_factor=1)
+            for topic, count in partitions_by_topic.items()
+            if topic not in existing
+        ]
+        if not missing:
+            return
+        response = await admin.create_topics(missing)
+        for topic, code, *_ in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"could not create Kafka topic {topic!r}: error code {code}")
+        log.info("created Kafka topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

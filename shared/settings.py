@@ -1,0 +1,40 @@
+"""Settings pieces that several services share; each service composes its own frozen Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import topics
+from shared.units import UnitTree
+
+Environment = Literal["development", "production"]
+
+
+class BaseServiceSettings(BaseSettings):
+    """Environment-driven settings common to every service."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    environment: Environment = "development"
+    units_file: Path | None = None
+    log_level: str = "INFO"
+
+    def unit_tree(self) -> UnitTree:
+        return UnitTree.load(self.units_file)
+
+
+class KafkaSettingsMixin(BaseSettings):
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    events_topic: str = topics.EVENTS_TOPIC
+    dead_letter_topic: str = topics.DEAD_LETTER_TOPIC
+    events_partitions: int = Field(default=topics.EVENTS_PARTITIONS, ge=1)
+
+
+class DatabaseSettingsMixin(BaseSettings):
+    database_url: SecretStr = SecretStr("postgresql://tthc:tthc@127.0.0.1:5433/tthc")
+    # Every table lives in this schema, so tests and replays can use their own.
+    database_schema: str = Field(default="tthc", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
