@@ -1,0 +1,110 @@
+"""Runs real services for tests: an in-process aggregator, the intake app, topic inspection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.aggregator.app import open_pool
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import EventConsumer
+from services.aggregator.migrate import apply_migrations
+from services.aggregator.store import AggregatorStore
+from services.intake.app import create_app as create_intake_app
+from services.intake.config import IntakeSettings
+from shared.kafka_admin import ensure_topics
+
+
+@asynccontextmanager
+async def running_aggregator(**settings: Any) -> AsyncIterator[tuple[AggregatorSettings, asyncpg.Pool]]:
+    """An aggregator instance running in this event loop until the block ends."""
+    from aiokafka import AIOKafkaProducer
+
+    config = AggregatorSettings(**settings)
+    pool = await open_pool(config)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, config.database_schema)
+    await ensure_topics(
+        config.kafka_bootstrap_servers, {config.events_topic: config.events_partitions, config.dead_letter_topic: 1}
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap_servers, enable_idempotence=True)
+    await producer.start()
+    consumer = EventConsumer(config, AggregatorStore(pool, config.database_schema), producer)
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield config, pool
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=30)
+        await producer.stop()
+        await pool.close()
+
+
+@asynccontextmanager
+async def intake_client(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The intake app served in-process (lifespan included) behind an httpx client."""
+    app = create_intake_app(IntakeSettings(**settings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield client
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0, f"topic {topic}: {described}"
+    return sorted(p["partition"] for p in described["partitions"])
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        offsets = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in offsets.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value in the topic, from the beginning to the current end."""
+    ends = await end_offsets(bootstrap, topic)
+    values: list[bytes] = []
+    wanted = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+    if not wanted:
+        return values
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        remaining = {tp: ends[tp.partition] for tp in wanted}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batches.items():
+                values.extend(r.value for r in records if r.value is not None)
+                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
+                    remaining.pop(tp, None)
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def positions_caught_up(pool: asyncpg.Pool, topic: str, ends: dict[int, int]) -> bool:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT partition, next_offset FROM consumer_positions WHERE topic = $1", topic)
+    stored = {r["partition"]: r["next_offset"] for r in rows}
+    return all(stored.get(p, 0) >= end for p, end in ends.items() if end > 0)
