@@ -222,9 +222,10 @@ class AggregatorStore:
                 conflicts.append(_conflict_letter(item))
         if not first:
             return [], duplicates, conflicts
-        sources = [ident[0] for ident in first]
-        ids = [ident[1] for ident in first]
-        digests = [item.digest for item in first.values()]
+        ordered = sorted(first)  # one lock order for concurrent writers
+        sources = [ident[0] for ident in ordered]
+        ids = [ident[1] for ident in ordered]
+        digests = [first[ident].digest for ident in ordered]
         inserted = await conn.fetch(
             "INSERT INTO event_identities (source, id, digest) "
             "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) "

@@ -1,0 +1,75 @@
+"""Unit tree, tokens and Vietnamese number formats (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry, hash_token
+from shared.units import UnitTree, UnitTreeError
+from shared.vietnamese import format_count, format_percent
+
+TREE = UnitTree.load(None)
+
+
+def test_shipped_tree_is_my_hao() -> None:
+    assert TREE.units["my-hao"].name == "Thị xã Mỹ Hào"
+    assert len(TREE.children["my-hao"]) == 13
+    assert TREE.subtree("my-hao")[0] == "my-hao"
+    assert len(TREE.subtree("hung-yen")) == 15
+    assert TREE.subtree("my-hao.minh-duc") == ["my-hao.minh-duc"]
+    assert TREE.child_containing("hung-yen", "my-hao.minh-duc") == "my-hao"
+
+
+@pytest.mark.parametrize(
+    "units",
+    [
+        [{"code": "a", "name": "A", "parent": None}, {"code": "a", "name": "A2", "parent": None}],
+        [{"code": "a", "name": "A", "parent": "missing"}],
+        [{"code": "a", "name": "A", "parent": "b"}, {"code": "b", "name": "B", "parent": "a"}],
+    ],
+    ids=["duplicate", "unknown parent", "cycle"],
+)
+def test_bad_trees_are_refused(units: list[dict[str, str | None]]) -> None:
+    import json
+
+    with pytest.raises(UnitTreeError):
+        UnitTree.from_json(json.dumps(units))
+
+
+def test_tokens_are_matched_by_hash_and_scoped() -> None:
+    grant = TokenGrant(name="motcua", sha256=hash_token("s3cret"), sources=("urn:a",), units=("my-hao",))
+    registry = TokenRegistry([grant])
+    assert registry.authenticate("Bearer s3cret") == grant
+    assert registry.authenticate("Bearer other") is None
+    assert registry.authenticate(None) is None
+    assert grant.allows_source("urn:a") and not grant.allows_source("urn:b")
+    assert grant.allows_unit("my-hao.minh-duc", TREE)
+    assert not grant.allows_unit("hung-yen", TREE)
+
+
+def test_development_token_only_when_asked() -> None:
+    assert TokenRegistry.load(None, development_token=None).authenticate(f"Bearer {DEV_INTAKE_TOKEN}") is None
+    assert TokenRegistry.load(None, development_token=DEV_INTAKE_TOKEN).authenticate(f"Bearer {DEV_INTAKE_TOKEN}")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0, "0"), (59, "59"), (1763, "1.763"), (13816, "13.816"), (1234567, "1.234.567")]
+)
+def test_counts_use_dots_for_thousands(value: int, text: str) -> None:
+    assert format_count(value) == text
+
+
+@pytest.mark.parametrize(
+    ("ratio", "decimals", "text"),
+    [
+        (0.8109, 1, "81,1%"),
+        (1.0, 1, "100%"),
+        (0.5021, 2, "50,21%"),
+        (0.2607, 1, "26,1%"),
+        (None, 1, "–"),
+        (0.75, 1, "75%"),
+        (0.7792, 2, "77,92%"),
+    ],
+)
+def test_percentages_use_a_decimal_comma(ratio: float | None, decimals: int, text: str) -> None:
+    assert format_percent(ratio, decimals) == text
