@@ -19,7 +19,7 @@ def _migration_files() -> list[tuple[str, str]]:
     return [(name.split("_", 1)[0], folder.joinpath(name).read_text()) for name in files]
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str) -> list[str]:
+async def apply_migrations(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, schema: str) -> list[str]:
     """Create `schema` if needed and apply the migrations it lacks; returns the versions applied."""
     applied_now: list[str] = []
     async with conn.transaction():

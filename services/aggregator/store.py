@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import date, datetime
 
 import asyncpg
@@ -129,7 +130,7 @@ def _pivot_levels(delta: Contributions) -> list[tuple[str, datetime, list[int]]]
     return [(unit, at, values) for (unit, at), values in sorted(rows.items()) if any(values)]
 
 
-def _columns(rows: Sequence[tuple[str, object, list[int]]], width: int) -> list[list[object]]:
+def _columns(rows: Sequence[tuple[str, object, list[int]]], width: int) -> list[list[Any]]:
     units = [r[0] for r in rows]
     keys = [r[1] for r in rows]
     values = [[r[2][i] for r in rows] for i in range(width)]
@@ -144,6 +145,8 @@ _UNAVAILABLE = (
     asyncpg.AdminShutdownError,
     OSError,
 )
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 PublishDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 
@@ -192,7 +195,7 @@ class AggregatorStore:
             raise StoreError(f"serialization failure, batch rolled back: {exc}") from exc
         return BatchResult(len(fresh), duplicates, dead_letters, len(plan.states))
 
-    async def _claim_positions(self, conn: asyncpg.Connection, batch: Batch) -> None:
+    async def _claim_positions(self, conn: Connection, batch: Batch) -> None:
         partitions = sorted(batch.ranges)
         rows = await conn.fetch(
             "SELECT partition, next_offset FROM consumer_positions "
@@ -206,7 +209,7 @@ class AggregatorStore:
             raise PositionConflict(conflicts)
 
     async def _record_identities(
-        self, conn: asyncpg.Connection, events: list[IncomingEvent]
+        self, conn: Connection, events: list[IncomingEvent]
     ) -> tuple[list[IncomingEvent], int, list[DeadLetter]]:
         """Split events into first sightings, duplicates (counted) and identity conflicts."""
         first: dict[tuple[str, str], IncomingEvent] = {}
@@ -252,7 +255,7 @@ class AggregatorStore:
         fresh = [item for ident, item in first.items() if ident in new]
         return fresh, duplicates, conflicts
 
-    async def _plan(self, conn: asyncpg.Connection, fresh: list[IncomingEvent]) -> BatchPlan:
+    async def _plan(self, conn: Connection, fresh: list[IncomingEvent]) -> BatchPlan:
         keys = sorted({aggregate_key(item.event) for item in fresh})
         prior: dict[AggregateKey, State] = {}
         if keys:
@@ -267,7 +270,7 @@ class AggregatorStore:
                 prior[key] = decode_state(key, json.loads(r["state"]))
         return plan_batch((item.event for item in fresh), prior)
 
-    async def _write_plan(self, conn: asyncpg.Connection, plan: BatchPlan) -> None:
+    async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:
         if plan.states:
             items = sorted(plan.states.items())
             await conn.execute(
@@ -286,7 +289,7 @@ class AggregatorStore:
         if levels:
             await conn.execute(_LEVEL_UPSERT, *_columns(levels, len(LEVEL_COUNTERS)))
 
-    async def _advance_positions(self, conn: asyncpg.Connection, batch: Batch) -> None:
+    async def _advance_positions(self, conn: Connection, batch: Batch) -> None:
         partitions = sorted(batch.ranges)
         await conn.execute(
             "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) "

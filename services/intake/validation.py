@@ -49,21 +49,20 @@ def parse_events(body: bytes, content_type: str | None, tree: UnitTree, now: dat
         raise ProblemError(400, "Malformed request", "application/cloudevents-batch+json needs a JSON array")
     if first not in (b"[", b"{"):
         raise ProblemError(400, "Malformed JSON", "the body must be a JSON object or array")
-    errors: list[FieldError] = []
     try:
-        events = event_batch_adapter.validate_json(body) if is_batch else [event_adapter.validate_json(body)]
+        parsed = event_batch_adapter.validate_json(body) if is_batch else [event_adapter.validate_json(body)]
     except ValidationError as exc:
-        schema_errors = _schema_errors(exc, is_batch)
-        # Validate item by item so the valid items' remaining problems are reported too.
+        errors = _schema_errors(exc, is_batch)
         items = json.loads(body) if is_batch else []
         _check_count(len(items), max_events)
-        events = _valid_items(items)
-        errors = schema_errors
+        # Validate item by item so the valid items' remaining problems are reported too.
+        indexed = _valid_items(items)
     else:
-        _check_count(len(events), max_events)
-        if not events:
+        _check_count(len(parsed), max_events)
+        if not parsed:
             raise _invalid([FieldError(index=0, field="", message="at least one event is required")])
-    indexed = events if errors else list(enumerate(events))
+        errors = []
+        indexed = list(enumerate(parsed))
     errors += [
         FieldError(index=index, field=field, message=message)
         for index, event in indexed
