@@ -60,14 +60,14 @@ class ServiceSet:
         port = free_port()
         self.ports[name] = port
         port_variable = f"{service.upper()}_PORT"
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(**{port_variable: str(port)}, **extra),
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(**{port_variable: str(port)}, **extra),
+            )
         self.wait_ready(name)
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -19,6 +21,7 @@ from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore
 from services.intake.app import create_app as create_intake_app
 from services.intake.config import IntakeSettings
+from shared.counters import ALL_COUNTERS
 from shared.kafka_admin import ensure_topics
 
 
@@ -108,3 +111,33 @@ async def positions_caught_up(pool: asyncpg.Pool, topic: str, ends: dict[int, in
         rows = await conn.fetch("SELECT partition, next_offset FROM consumer_positions WHERE topic = $1", topic)
     stored = {r["partition"]: r["next_offset"] for r in rows}
     return all(stored.get(p, 0) >= end for p, end in ends.items() if end > 0)
+
+
+async def daily_counts_table(pool: asyncpg.Pool) -> Counter[tuple[str, str, date]]:
+    """The aggregator's daily_counts as (unit, counter, day) -> count, zero cells left out."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM daily_counts")
+    table: Counter[tuple[str, str, date]] = Counter()
+    for row in rows:
+        for counter in ALL_COUNTERS:
+            if row[counter]:
+                table[(row["unit"], counter, row["day"])] += row[counter]
+    return table
+
+
+async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    """Publish events as the intake does: canonical JSON, keyed by subject, idempotent producer."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.events import encode_event, event_adapter
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    try:
+        futures = []
+        for raw in events:
+            model = event_adapter.validate_python(raw, strict=False)
+            futures.append(await producer.send(topic, value=encode_event(model), key=model.subject.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()

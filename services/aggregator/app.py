@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,8 +28,19 @@ async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
         settings.database_url.get_secret_value(),
         min_size=1,
         max_size=settings.db_pool_size,
-        server_settings={"search_path": settings.database_schema},
+        server_settings={
+            "search_path": settings.database_schema,
+            "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
+        },
     )
+
+
+def _stop_process_unless_asked(task: asyncio.Task[None]) -> None:
+    """A consumer that ends on its own is a fault: log it and stop the process for a restart."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("consumer stopped", exc_info=task.exception())
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
@@ -46,6 +59,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         await producer.start()
         consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema), producer)
         task = asyncio.create_task(consumer.run(), name="aggregator-consumer")
+        task.add_done_callback(_stop_process_unless_asked)
         app.state.pool = pool
         app.state.consumer = consumer
         app.state.consumer_task = task

@@ -22,3 +22,6 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 5.0
     db_pool_size: int = Field(default=4, ge=1)
+    # PostgreSQL ends a transaction left idle this long (an instance paused mid-batch), releasing
+    # its locks so the partition's new owner can go on; the paused instance's commit then fails.
+    db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=1000)

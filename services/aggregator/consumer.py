@@ -133,10 +133,16 @@ class EventConsumer:
         backoff = self._settings.retry_initial_seconds
         try:
             while not self._stopping.is_set():
-                records = await self._consumer.getmany(
-                    timeout_ms=self._settings.poll_timeout_ms,
-                    max_records=self._settings.max_batch_records,
-                )
+                try:
+                    records = await self._consumer.getmany(
+                        timeout_ms=self._settings.poll_timeout_ms,
+                        max_records=self._settings.max_batch_records,
+                    )
+                except KafkaError as exc:  # the client reconnects by itself; wait and poll again
+                    log.warning("poll failed: %s", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._settings.retry_max_seconds)
+                    continue
                 if not records:
                     continue
                 unknown = [tp for tp in records if tp.partition not in self._positions]
@@ -169,6 +175,12 @@ class EventConsumer:
         except (StoreError, KafkaError) as exc:
             telemetry.BATCHES.labels(outcome="failed").inc()
             log.warning("batch failed, will retry: %s", exc)
+            await self.sync_positions(list(self._consumer.assignment()))
+            return False
+        except Exception:
+            # Unforeseen: keep the batch (seek back) and retry after a pause rather than stop.
+            telemetry.BATCHES.labels(outcome="failed").inc()
+            log.exception("batch failed unexpectedly, will retry")
             await self.sync_positions(list(self._consumer.assignment()))
             return False
         for partition, (_start, next_offset) in batch.ranges.items():

@@ -13,8 +13,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -137,13 +137,14 @@ def _columns(rows: Sequence[tuple[str, object, list[int]]], width: int) -> list[
     return [units, keys, *values]
 
 
-# Driver errors that mean "the database cannot be reached now": retriable.
+# Driver errors that mean "the database cannot be reached or ended our session": retriable.
 _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
     OSError,
+    TimeoutError,
 )
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy

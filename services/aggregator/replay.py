@@ -1,0 +1,415 @@
+"""Rebuild the aggregator's tables from the whole events topic and compare them with the live ones.
+
+The replay applies the topic from its beginning into a fresh schema through the very code the
+aggregator runs (`build_batch`, `AggregatorStore.apply_batch`), then compares the tables with the
+live schema inside one read-only snapshot of the database. Since the indicators depend only on the
+set of distinct accepted events, any difference is a bug (or the live aggregator is behind).
+
+Usage: `tthc-replay [--live-schema tthc] [--replay-schema NAME] [--keep] [--topic NAME]`;
+DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS as for the aggregator. Exit code 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from services.aggregator.app import open_pool
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import build_batch
+from services.aggregator.migrate import apply_migrations
+from services.aggregator.store import AggregatorStore, DeadLetter
+from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# How many differing rows of each table the report shows.
+SAMPLE_ROWS = 10
+# Polling interval while waiting for the live aggregator to reach the end offsets.
+_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class TableDiff:
+    table: str
+    rows: int  # how many keys differ
+    samples: list[str]
+
+
+@dataclass
+class ReplayReport:
+    topic: str
+    live_schema: str
+    replay_schema: str
+    end_offsets: dict[int, int] = field(default_factory=dict)
+    replay_positions: dict[int, int] = field(default_factory=dict)
+    live_positions: dict[int, int] = field(default_factory=dict)
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    seconds: float = 0.0
+    tables: list[TableDiff] = field(default_factory=list)
+    kept: bool = False
+
+    @property
+    def position_mismatches(self) -> dict[int, tuple[int | None, int | None]]:
+        """partition -> (live, replay) where the live aggregator stands elsewhere than the replay."""
+        partitions = set(self.live_positions) | set(self.replay_positions)
+        return {
+            p: (self.live_positions.get(p), self.replay_positions.get(p))
+            for p in sorted(partitions)
+            if self.live_positions.get(p) != self.replay_positions.get(p)
+        }
+
+    @property
+    def differences(self) -> bool:
+        return bool(self.position_mismatches) or any(diff.rows for diff in self.tables)
+
+    def render(self) -> str:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        lines = [
+            f"replay of topic {self.topic!r} into schema {self.replay_schema!r}"
+            f"{' (kept)' if self.kept else ' (dropped)'}, compared with schema {self.live_schema!r}",
+            f"records {self.records}, applied {self.applied}, duplicates {self.duplicates}, "
+            f"dead letters {self.dead_letters} (not published), {self.seconds:.1f} s ({rate:,.0f} records/s)",
+        ]
+        mismatches = self.position_mismatches
+        if mismatches:
+            lines.append("positions differ (the live aggregator is behind or ahead of the replay):")
+            lines += [
+                f"  partition {p}: live {live}, replay {replay}, end {self.end_offsets.get(p)}"
+                for p, (live, replay) in mismatches.items()
+            ]
+        for diff in self.tables:
+            if diff.rows:
+                lines.append(f"{diff.table}: {diff.rows} keys differ")
+                lines += [f"  {sample}" for sample in diff.samples]
+            else:
+                lines.append(f"{diff.table}: equal")
+        lines.append("DIFFERENCES FOUND" if self.differences else "no differences")
+        return "\n".join(lines)
+
+
+class _CountingPublisher:
+    """Stands in for the dead-letter producer: the live aggregator already published them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self, letters: Sequence[DeadLetter]) -> None:
+        self.count += len(letters)
+
+
+def _check_schema_name(name: str) -> str:
+    if not _SCHEMA_NAME.match(name):
+        raise ValueError(f"invalid schema name {name!r} (expected {_SCHEMA_NAME.pattern})")
+    return name
+
+
+class TopicReplayer:
+    """Applies a topic from its beginning into one store, up to given offsets per partition."""
+
+    def __init__(self, settings: AggregatorSettings, store: AggregatorStore, topic: str) -> None:
+        self._settings = settings
+        self._store = store
+        self._topic = topic
+        self._publisher = _CountingPublisher()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._partitions: list[TopicPartition] = []
+        self._positions: dict[int, int | None] = {}  # what the replay schema stores
+        self.records = 0
+        self.applied = 0
+        self.duplicates = 0
+
+    @property
+    def dead_letters(self) -> int:
+        return self._publisher.count
+
+    @property
+    def positions(self) -> dict[int, int]:
+        return {p: offset for p, offset in self._positions.items() if offset is not None}
+
+    async def start(self) -> dict[int, int]:
+        """Assign every partition at its beginning; returns the current end offsets."""
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self._topic)
+        if not partitions:
+            await self._consumer.client.force_metadata_update()
+            partitions = self._consumer.partitions_for_topic(self._topic)
+        if not partitions:
+            raise LookupError(f"topic {self._topic!r} does not exist")
+        self._partitions = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_beginning(*self._partitions)
+        self._positions = dict.fromkeys(partitions)
+        return await self.end_offsets()
+
+    async def end_offsets(self) -> dict[int, int]:
+        ends = await self._consumer.end_offsets(self._partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run_to(self, targets: dict[int, int]) -> None:
+        """Apply every record before `targets[p]` of each partition p, in batches as the aggregator does."""
+        pending: set[TopicPartition] = set()
+        for tp in self._partitions:
+            if await self._consumer.position(tp) < targets.get(tp.partition, 0):
+                pending.add(tp)
+        self._consumer.pause(*(set(self._partitions) - pending))
+        self._consumer.resume(*pending)
+        while pending:
+            records = await self._consumer.getmany(
+                *pending, timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_batch_records
+            )
+            for tp in list(records):
+                target = targets[tp.partition]
+                kept = [record for record in records[tp] if record.offset < target]
+                if len(kept) < len(records[tp]):
+                    self._consumer.seek(tp, target)  # fetched past the target: refetch later if needed
+                if kept:
+                    records[tp] = kept
+                else:
+                    del records[tp]
+            if records:
+                await self._apply(records)
+            for tp in list(pending):
+                if await self._consumer.position(tp) >= targets[tp.partition]:
+                    pending.discard(tp)
+                    self._consumer.pause(tp)
+
+    async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        batch = build_batch(self._topic, records, self._positions)
+        if not batch.ranges:
+            return
+        result = await self._store.apply_batch(batch, self._publisher)
+        for partition, (_start, next_offset) in batch.ranges.items():
+            self._positions[partition] = next_offset
+        self.records += sum(len(r) for r in records.values())
+        self.applied += result.applied
+        self.duplicates += result.duplicates
+
+
+# --- comparing two schemas ------------------------------------------------------------------------
+
+
+def _counter_diff_sql(table: str, keys: tuple[str, str], counters: Sequence[str], live: str, replay: str) -> str:
+    """Keys whose counters differ, a missing row counting as zeros (so all-zero rows are ignored)."""
+    selected = ", ".join(f"coalesce(l.{c}, 0) AS l_{c}, coalesce(r.{c}, 0) AS r_{c}" for c in counters)
+    differ = " OR ".join(f"coalesce(l.{c}, 0) <> coalesce(r.{c}, 0)" for c in counters)
+    return (
+        f"SELECT {keys[0]}, {keys[1]}, {selected}, count(*) OVER () AS total "
+        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({keys[0]}, {keys[1]}) '
+        f"WHERE {differ} ORDER BY {keys[0]}, {keys[1]} LIMIT {SAMPLE_ROWS}"
+    )
+
+
+def _value_diff_sql(table: str, keys: tuple[str, str], column: str, live: str, replay: str) -> str:
+    return (
+        f"SELECT {keys[0]}, {keys[1]}, l.{column}::text AS l_value, r.{column}::text AS r_value, "
+        f"count(*) OVER () AS total "
+        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({keys[0]}, {keys[1]}) '
+        f"WHERE l.{column} IS DISTINCT FROM r.{column} ORDER BY {keys[0]}, {keys[1]} LIMIT {SAMPLE_ROWS}"
+    )
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = "absent" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> list[TableDiff]:
+    """Differences of the four tables that follow from the events (run inside one snapshot)."""
+    diffs: list[TableDiff] = []
+    counter_tables = (
+        ("daily_counts", ("unit", "day"), ALL_COUNTERS),
+        ("level_changes", ("unit", "at"), LEVEL_COUNTERS),
+    )
+    for table, keys, counters in counter_tables:
+        rows = await conn.fetch(_counter_diff_sql(table, keys, counters, live, replay))
+        samples = []
+        for row in rows:
+            changes = ", ".join(
+                f"{c} live {row[f'l_{c}']} replay {row[f'r_{c}']}" for c in counters if row[f"l_{c}"] != row[f"r_{c}"]
+            )
+            samples.append(f"{keys[0]}={row[keys[0]]} {keys[1]}={row[keys[1]]}: {changes}")
+        diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
+    value_tables = (
+        ("aggregate_states", ("kind", "key"), "state"),
+        ("event_identities", ("source", "id"), "digest"),
+    )
+    for table, keys, column in value_tables:
+        rows = await conn.fetch(_value_diff_sql(table, keys, column, live, replay))
+        samples = [
+            f"{keys[0]}={row[keys[0]]} {keys[1]}={row[keys[1]]}: "
+            f"live {_short(row['l_value'])} | replay {_short(row['r_value'])}"
+            for row in rows
+        ]
+        diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
+    return diffs
+
+
+async def _positions(conn: asyncpg.Connection, schema: str, topic: str) -> dict[int, int]:
+    rows = await conn.fetch(f'SELECT partition, next_offset FROM "{schema}".consumer_positions WHERE topic = $1', topic)
+    return {r["partition"]: r["next_offset"] for r in rows}
+
+
+def _behind(positions: dict[int, int], targets: dict[int, int]) -> dict[int, int]:
+    return {p: end for p, end in targets.items() if end > positions.get(p, 0)}
+
+
+async def _wait_for_live(
+    conn: asyncpg.Connection, schema: str, topic: str, targets: dict[int, int], wait: float
+) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not _behind(await _positions(conn, schema, topic), targets):
+            return
+        await asyncio.sleep(_POLL_SECONDS)  # polling the live aggregator's progress
+
+
+async def _schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", schema))
+
+
+async def replay_and_compare(
+    settings: AggregatorSettings,
+    *,
+    live_schema: str,
+    replay_schema: str,
+    topic: str | None = None,
+    keep: bool = False,
+    wait_seconds: float = 30.0,
+) -> ReplayReport:
+    """Rebuild every table from the beginning of the topic into `replay_schema`, then compare.
+
+    The replay runs to the end offsets read at its start. The comparison happens in one read-only
+    snapshot of the live schema; if the live aggregator has applied more than that by then, the
+    replay first catches up to exactly the snapshot's positions, so a busy live system compares too.
+    """
+    topic = topic or settings.events_topic
+    _check_schema_name(live_schema)
+    _check_schema_name(replay_schema)
+    if live_schema == replay_schema:
+        raise ValueError("the replay schema must differ from the live schema")
+    url = settings.database_url.get_secret_value()
+    report = ReplayReport(topic, live_schema, replay_schema, kept=keep)
+
+    admin = await asyncpg.connect(url)
+    try:
+        if not await _schema_exists(admin, live_schema):
+            raise LookupError(f"live schema {live_schema!r} does not exist")
+        if await _schema_exists(admin, replay_schema):
+            raise FileExistsError(f"schema {replay_schema!r} exists already; choose a fresh name")
+        await apply_migrations(admin, replay_schema)
+    finally:
+        await admin.close()
+
+    try:
+        await _replay_into(settings, report, wait_seconds)
+    finally:
+        if not keep:
+            await _drop_schema(url, replay_schema)
+    return report
+
+
+async def _replay_into(settings: AggregatorSettings, report: ReplayReport, wait_seconds: float) -> None:
+    topic, live_schema, replay_schema = report.topic, report.live_schema, report.replay_schema
+    url = settings.database_url.get_secret_value()
+    replay_settings = settings.model_copy(update={"database_schema": replay_schema, "events_topic": topic})
+    pool = await open_pool(replay_settings)
+    replayer = TopicReplayer(replay_settings, AggregatorStore(pool, replay_schema), topic)
+    started = time.perf_counter()
+    try:
+        report.end_offsets = await replayer.start()
+        log.info("replaying %s up to %s", topic, report.end_offsets)
+        await replayer.run_to(report.end_offsets)
+        snapshot = await asyncpg.connect(url)
+        try:
+            # Waits on the replay's positions, not the end offsets: they also hold when a partition
+            # ends with records that carry no event (transaction markers).
+            await _wait_for_live(snapshot, live_schema, topic, replayer.positions, wait_seconds)
+            async with snapshot.transaction(isolation="repeatable_read", readonly=True):
+                report.live_positions = await _positions(snapshot, live_schema, topic)
+                ahead = {p: live for p, live in report.live_positions.items() if live > replayer.positions.get(p, 0)}
+                if ahead:  # events arrived after the replay started: apply exactly what the live has
+                    log.info("the live aggregator is ahead on %s: catching up", sorted(ahead))
+                    await replayer.run_to({**report.end_offsets, **ahead})
+                report.seconds = time.perf_counter() - started
+                report.replay_positions = replayer.positions
+                report.tables = await compare_tables(snapshot, live_schema, replay_schema)
+        finally:
+            await snapshot.close()
+    finally:
+        report.records = replayer.records
+        report.applied = replayer.applied
+        report.duplicates = replayer.duplicates
+        report.dead_letters = replayer.dead_letters
+        await replayer.stop()
+        await pool.close()
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    default_schema = "tthc_replay_" + datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    parser = argparse.ArgumentParser(
+        prog="tthc-replay", description="Rebuild the aggregator's tables from the events topic and compare."
+    )
+    parser.add_argument("--live-schema", default="tthc", help="schema of the live aggregator (default: tthc)")
+    parser.add_argument("--replay-schema", default=default_schema, help="fresh schema for the rebuild")
+    parser.add_argument("--keep", action="store_true", help="keep the replay schema afterwards")
+    parser.add_argument("--topic", default=None, help="events topic (default: EVENTS_TOPIC)")
+    parser.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the live aggregator to reach the end offsets"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse_args(argv)
+    settings = AggregatorSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    report = asyncio.run(
+        replay_and_compare(
+            settings,
+            live_schema=args.live_schema,
+            replay_schema=args.replay_schema,
+            topic=args.topic,
+            keep=args.keep,
+            wait_seconds=args.wait,
+        )
+    )
+    print(report.render())
+    sys.exit(1 if report.differences else 0)
+
+
+if __name__ == "__main__":
+    main()

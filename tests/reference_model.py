@@ -1,0 +1,299 @@
+"""A reference model of the indicators, written from the words of the contract (§2 and §5) alone.
+
+It shares no code with the aggregator: it takes the whole set of events at once, picks each fact's
+winning event as §2 says, and counts every figure of §5 directly for a window, an `as_of` and a set
+of units. Tests compare the aggregator's incremental counters with it. Slow and plain on purpose.
+
+It also builds contract events as JSON-ready dicts (`event`), the form the model reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+# Days are calendar days in Asia/Ho_Chi_Minh, which is UTC+07:00 all year (contract §1).
+VIETNAM = timezone(timedelta(hours=7))
+
+DOSSIER_PREFIX = "vn.gov.tthc.dossier."
+DOCUMENT_PREFIX = "vn.gov.qlvb.document."
+PROCEDURE_PREFIX = "vn.gov.tthc.procedure."
+DEFAULT_SOURCE = "urn:vn:test:reference"
+
+# Which data field holds the subject, by event family.
+_SUBJECT_FIELD = {"dossier": "dossier_id", "document": "document_id", "procedure": "procedure_code"}
+_PREFIX = {"dossier": DOSSIER_PREFIX, "document": DOCUMENT_PREFIX, "procedure": PROCEDURE_PREFIX}
+# The data timestamp that records each event's fact: the default envelope `time`.
+_FACT_FIELD = {
+    "dossier.received": "received_at",
+    "dossier.due_changed": None,
+    "dossier.components_digitized": "digitized_at",
+    "dossier.resolved": "resolved_at",
+    "dossier.result_digitized": "digitized_at",
+    "dossier.paid": "paid_at",
+    "dossier.withdrawn": "withdrawn_at",
+    "dossier.rated": "rated_at",
+    "document.registered": "registered_at",
+    "document.signed": "signed_at",
+    "procedure.published": "published_at",
+    "procedure.unpublished": "unpublished_at",
+}
+
+DOSSIER_FIGURES = (
+    "received", "received_online", "received_direct", "received_postal",
+    "resolved", "resolved_on_time", "resolved_late", "in_progress", "in_progress_overdue", "withdrawn",
+    "digitization_required", "components_digitized", "result_digitization_required", "results_digitized",
+    "fee_required", "paid_online", "ratings", "ratings_satisfied",
+)  # fmt: skip
+DOCUMENT_FIGURES = ("incoming", "outgoing", "electronic", "signed_by_organization", "signed_by_leader")
+PROCEDURE_FIGURES = ("total", "info", "partial_online", "full_online")
+RATES = {
+    "online": ("dossiers", "received_online", "received"),
+    "resolved_on_time": ("dossiers", "resolved_on_time", "resolved"),
+    "in_progress_overdue": ("dossiers", "in_progress_overdue", "in_progress"),
+    "components_digitized": ("dossiers", "components_digitized", "digitization_required"),
+    "results_digitized": ("dossiers", "results_digitized", "result_digitization_required"),
+    "paid_online": ("dossiers", "paid_online", "fee_required"),
+    "satisfaction": ("dossiers", "ratings_satisfied", "ratings"),
+    "signed_by_leader": ("documents", "signed_by_leader", "signed_by_organization"),
+}
+
+
+InWindow = Callable[[datetime | None], bool]
+
+
+# --- building events ------------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def event(
+    kind: str,
+    subject: str,
+    *,
+    id: str,
+    time: datetime | None = None,
+    source: str = DEFAULT_SOURCE,
+    **data: Any,
+) -> dict[str, Any]:
+    """A contract event as a JSON-ready dict: `kind` like "dossier.received", `subject` its identifier.
+
+    `time` defaults to the event's fact timestamp (e.g. `received_at`); `due_changed` needs it.
+    """
+    family = kind.split(".", 1)[0]
+    if time is None:
+        fact = _FACT_FIELD[kind]
+        if fact is None:
+            raise ValueError(f"{kind} needs an explicit time")
+        time = data[fact]
+    assert time is not None
+    body = {_SUBJECT_FIELD[family]: subject, **{name: _json_value(value) for name, value in data.items()}}
+    return {
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": _PREFIX[family] + kind.split(".", 1)[1],
+        "time": time.isoformat(),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": body,
+    }
+
+
+def to_json_bytes(raw: Mapping[str, Any]) -> bytes:
+    return json.dumps(raw).encode()
+
+
+# --- reading events -------------------------------------------------------------------------------
+
+
+def _parse_time(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without offset: {value!r}")
+    return moment
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    """Accepts JSON dicts, JSON bytes/str, or pydantic event models."""
+    if isinstance(item, Mapping):
+        return dict(item)
+    if isinstance(item, bytes | str):
+        loaded: dict[str, Any] = json.loads(item)
+        return loaded
+    dumped: dict[str, Any] = item.model_dump(mode="json")
+    return dumped
+
+
+@dataclass(frozen=True)
+class _Event:
+    type: str
+    source: str
+    id: str
+    time: datetime
+    data: Mapping[str, Any]
+
+    def rank(self) -> tuple[datetime, str, str]:
+        # §2: the latest `time` wins; on equal time, the greater `id`. The source only breaks ties
+        # the contract leaves open (equal time and id from two sources); any fixed rule would do.
+        return (self.time, self.id, self.source)
+
+    def at(self, field: str) -> datetime | None:
+        value = self.data.get(field)
+        return None if value is None else _parse_time(value)
+
+
+def _winner(events: Iterable[_Event]) -> _Event | None:
+    best: _Event | None = None
+    for item in events:
+        if best is None or item.rank() > best.rank():
+            best = item
+    return best
+
+
+def distinct_events(events: Iterable[Any]) -> list[_Event]:
+    """The set of distinct events, by identity (source, id); the first of a reused identity counts."""
+    seen: dict[tuple[str, str], _Event] = {}
+    for item in events:
+        raw = _as_dict(item)
+        identity = (raw["source"], raw["id"])
+        if identity not in seen:
+            seen[identity] = _Event(raw["type"], raw["source"], raw["id"], _parse_time(raw["time"]), raw["data"])
+    return list(seen.values())
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(VIETNAM).date()
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def figures(
+    events: Iterable[Any], start: date, end: date, as_of: datetime, units: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Every figure of §5 for window [start, end], time `as_of` and the given units, plus the rates."""
+    chosen = set(units)
+    distinct = distinct_events(events)
+
+    def in_window(moment: datetime | None) -> bool:
+        return moment is not None and start <= local_day(moment) <= end
+
+    by_subject: dict[tuple[str, str], list[_Event]] = defaultdict(list)
+    for item in distinct:
+        if item.type.startswith(DOSSIER_PREFIX):
+            by_subject[("dossier", item.data["dossier_id"])].append(item)
+        elif item.type.startswith(DOCUMENT_PREFIX):
+            by_subject[("document", item.data["document_id"])].append(item)
+        else:  # a procedure is identified by (unit, procedure_code)
+            by_subject[("procedure", f"{item.data['unit']}/{item.data['procedure_code']}")].append(item)
+
+    dossiers = dict.fromkeys(DOSSIER_FIGURES, 0)
+    documents = dict.fromkeys(DOCUMENT_FIGURES, 0)
+    procedures = dict.fromkeys(PROCEDURE_FIGURES, 0)
+    for (family, _subject), items in by_subject.items():
+        if family == "dossier":
+            _count_dossier(items, chosen, in_window, as_of, dossiers)
+        elif family == "document":
+            _count_document(items, chosen, in_window, documents)
+        else:
+            _count_procedure(items, chosen, as_of, procedures)
+    groups: dict[str, dict[str, Any]] = {"dossiers": dossiers, "documents": documents, "procedures": procedures}
+    groups["rates"] = {
+        name: (None if groups[group][den] == 0 else round(groups[group][num] / groups[group][den], 4))
+        for name, (group, num, den) in RATES.items()
+    }
+    return groups
+
+
+def _of_type(items: Iterable[_Event], *names: str) -> list[_Event]:
+    return [item for item in items if item.type.rsplit(".", 1)[1] in names]
+
+
+def _count_dossier(
+    items: list[_Event], units: set[str], in_window: InWindow, as_of: datetime, out: dict[str, int]
+) -> None:
+    received = _winner(_of_type(items, "received"))
+    if received is None or received.data["unit"] not in units:
+        return  # until its `received` event arrives, a dossier counts nowhere
+    received_at = received.at("received_at")
+    assert received_at is not None
+    due_event = _winner(_of_type(items, "received", "due_changed"))
+    assert due_event is not None
+    due_at = due_event.at("due_at")
+    resolved = _winner(_of_type(items, "resolved"))
+    resolved_at = resolved.at("resolved_at") if resolved else None
+    withdrawn = _winner(_of_type(items, "withdrawn"))
+    withdrawn_at = withdrawn.at("withdrawn_at") if withdrawn else None
+    rated = _winner(_of_type(items, "rated"))
+    components_digitized = bool(_of_type(items, "components_digitized"))
+    result_digitized = bool(_of_type(items, "result_digitized"))
+    paid_online = any(item.data["method"] == "online" for item in _of_type(items, "paid"))
+
+    if in_window(received_at):
+        out["received"] += 1
+        out[f"received_{received.data['channel']}"] += 1
+        if received.data.get("digitization_required", True):
+            out["digitization_required"] += 1
+            out["components_digitized"] += components_digitized
+        if received.data["fee_required"]:
+            out["fee_required"] += 1
+            out["paid_online"] += paid_online
+    if resolved is not None and in_window(resolved_at):
+        assert resolved_at is not None
+        out["resolved"] += 1
+        if due_at is None or resolved_at <= due_at:
+            out["resolved_on_time"] += 1
+        else:
+            out["resolved_late"] += 1
+        if resolved.data.get("result_digitization_required", True):
+            out["result_digitization_required"] += 1
+            out["results_digitized"] += result_digitized
+    if in_window(withdrawn_at):
+        out["withdrawn"] += 1
+    if rated is not None and in_window(rated.at("rated_at")):
+        out["ratings"] += 1
+        out["ratings_satisfied"] += rated.data["rating"] in ("very_satisfied", "satisfied")
+    in_progress = (
+        received_at <= as_of
+        and not (resolved_at is not None and resolved_at <= as_of)
+        and not (withdrawn_at is not None and withdrawn_at <= as_of)
+    )
+    if in_progress:
+        out["in_progress"] += 1
+        out["in_progress_overdue"] += due_at is not None and due_at < as_of
+
+
+def _count_document(items: list[_Event], units: set[str], in_window: InWindow, out: dict[str, int]) -> None:
+    registered = _winner(_of_type(items, "registered"))
+    if registered is None or registered.data["confidential"] or registered.data["unit"] not in units:
+        return  # confidential documents count in no indicator
+    if in_window(registered.at("registered_at")):
+        out[registered.data["direction"]] += 1
+        out["electronic"] += bool(registered.data["electronic"])
+    signed = _of_type(items, "signed")
+    for kind in ("organization", "leader"):
+        signature = _winner(item for item in signed if item.data["signer"] == kind)
+        if signature is not None and in_window(signature.at("signed_at")):
+            out[f"signed_by_{kind}"] += 1
+
+
+def _count_procedure(items: list[_Event], units: set[str], as_of: datetime, out: dict[str, int]) -> None:
+    if items[0].data["unit"] not in units:
+        return
+
+    def effective_at(item: _Event) -> datetime:
+        moment = item.at("published_at") if item.type.endswith(".published") else item.at("unpublished_at")
+        assert moment is not None
+        return moment
+
+    winner = _winner(item for item in items if effective_at(item) <= as_of)
+    if winner is not None and winner.type.endswith(".published"):
+        out["total"] += 1
+        out[winner.data["service_level"]] += 1
