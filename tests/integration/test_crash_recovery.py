@@ -62,12 +62,13 @@ async def progress(url: str, topic: str) -> int:
 
 
 async def test_sigkill_and_server_restarts_change_nothing(
-    servers: tuple[PrivateServer, str, PrivateServer, str], tmp_path: Path
+    servers: tuple[PrivateServer, str, PrivateServer, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     kafka, bootstrap, postgres, url = servers
     events = messy_stream(SEED, dossiers=22_000, documents=6_000, procedures=400)
     assert len(events) >= 100_000
     stack = ServiceSet(log_dir=tmp_path, schema="tthc")
+    request.addfinalizer(stack.stop_all)  # no aggregator outlives a failed test
     await ensure_topics(bootstrap, {stack.topic: 6, stack.dead_letter_topic: 1})
     await produce(bootstrap, stack.topic, events)
     total_offsets = sum((await end_offsets(bootstrap, stack.topic)).values())
