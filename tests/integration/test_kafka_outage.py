@@ -4,59 +4,37 @@ events are accepted and counted once. Runs its own broker so the shared one stay
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import DATABASE_URL, eventually, unique
 from tests.factories import received
+from tests.infra import PrivateServer, private_kafka
 from tests.running import end_offsets, intake_client, positions_caught_up, running_aggregator
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-KAFKA_PORT, CONTROLLER_PORT = 19192, 19193
-BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 HEADERS = {"Authorization": "Bearer dev-intake-token", "Content-Type": "application/cloudevents-batch+json"}
 
 
-class Broker:
-    def __init__(self, home: Path) -> None:
-        self.env = {
-            "KAFKA_HOME": str(home),
-            "KAFKA_PORT": str(KAFKA_PORT),
-            "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
-            "KAFKA_LIBS": str(REPO / ".local/kafka/libs"),
-            "PATH": "/usr/bin:/bin",
-        }
-
-    def run(self, command: str) -> None:
-        subprocess.run(
-            [str(REPO / "deploy/kafka.sh"), command], env=self.env, check=True, capture_output=True, timeout=180
-        )
-
-
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    home = Path(tempfile.mkdtemp(prefix="tthc-kafka-"))
-    own = Broker(home)
-    own.run("start")
+def broker() -> Iterator[tuple[PrivateServer, str]]:
+    server, bootstrap = private_kafka(19192)
     try:
-        yield own
+        yield server, bootstrap
     finally:
-        own.run("stop")
-        shutil.rmtree(home, ignore_errors=True)
+        server.remove()
 
 
-async def test_outage_gives_503_then_the_same_events_count_once(broker: Broker, db_schema: str) -> None:
+async def test_outage_gives_503_then_the_same_events_count_once(
+    broker: tuple[PrivateServer, str], db_schema: str
+) -> None:
+    server, bootstrap = broker
     topic, dlq = unique("events"), unique("dlq")
     first, retried = [received(unique("a"))], [received(unique("b")), received(unique("c"))]
     settings = {
-        "kafka_bootstrap_servers": BOOTSTRAP,
+        "kafka_bootstrap_servers": bootstrap,
         "events_topic": topic,
         "dead_letter_topic": dlq,
         "events_partitions": 2,
@@ -66,14 +44,14 @@ async def test_outage_gives_503_then_the_same_events_count_once(broker: Broker, 
         response = await client.post("/v1/events", content=json.dumps(first), headers=HEADERS)
         assert response.status_code == 202, response.text
 
-        broker.run("stop")
+        server.stop()
         response = await client.post("/v1/events", content=json.dumps(retried), headers=HEADERS)
         assert response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert int(response.headers["retry-after"]) > 0
         assert (await client.get("/readyz")).status_code == 503
 
-        broker.run("start")
+        server.start()
 
         async def accepted() -> bool:
             again = await client.post("/v1/events", content=json.dumps(retried), headers=HEADERS)
@@ -82,9 +60,9 @@ async def test_outage_gives_503_then_the_same_events_count_once(broker: Broker, 
 
         await eventually(accepted, timeout=60, interval=0.5, what="the intake to accept after Kafka is back")
 
-    ends = await end_offsets(BOOTSTRAP, topic)
+    ends = await end_offsets(bootstrap, topic)
     async with running_aggregator(
-        kafka_bootstrap_servers=BOOTSTRAP,
+        kafka_bootstrap_servers=bootstrap,
         events_topic=topic,
         dead_letter_topic=dlq,
         consumer_group=unique("g"),
