@@ -10,16 +10,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 async def ensure_topics(bootstrap_servers: str, partitions_by_topic: Mapping[str, int]) -> None:
-    """Create the topics that do not exist yet (replication factor 1: single-node cluster)."""
+    """Create the topics that do not exist yet (replication factor 1: single-node cluster).
+
+    Retention is unlimited: the events topic is the system of record that replays rebuild from.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=topic, num_partitions=count, replication_factor=1)
+            NewTopic(name=topic, num_partitions=count, replication_factor=1, topic_configs=_KEEP_FOREVER)
             for topic, count in partitions_by_topic.items()
             if topic not in existing
         ]
