@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv infra up down demo test test-unit lint bench-aggregator
+.PHONY: help venv infra browser up down demo test test-unit
 
 help:
 	@echo "make demo   - install, start Kafka, PostgreSQL and the services, replay Mỹ Hào 2023"
@@ -35,7 +35,13 @@ down:
 demo: up
 	$(PY) -m scenario
 
-test: infra
+# The dashboard's browser test drives Debian's Chromium (no browser download); fonts for Vietnamese.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
+	  else echo "chromium missing: the browser test will be skipped (install it with apt-get as root)"; fi; }
+
+test: infra browser
 	$(PY) -m ruff check .
 	DATABASE_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -p no:cacheprovider
 

@@ -15,6 +15,14 @@ class ReportingSettings(BaseServiceSettings, DatabaseSettingsMixin):
     # JSON list of {name, sha256, units} for readers; see docs/configuration.md.
     read_tokens_file: Path | None = None
     db_pool_size: int = Field(default=8, ge=1)
+    # Server-Sent Events (GET /v1/stream): past this many open streams the service answers 503.
+    max_streams: int = Field(default=2000, ge=1)
+    # The shared poller's period: well under the 1 s freshness target, one tiny query per tick.
+    stream_poll_seconds: float = Field(default=0.2, gt=0)
+    # Contract §4: at most one snapshot a second per unit.
+    stream_min_interval_seconds: float = Field(default=1.0, ge=0)
+    # Comment lines on idle streams, so proxies do not close them.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _production_needs_tokens(self) -> ReportingSettings:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.counters import ALL_COUNTERS
-from shared.timezone import end_of_day, local_day
+from shared.counters import ALL_COUNTERS, DAILY_COUNTERS
+from shared.timezone import end_of_day, local_day, start_of_day
 
 DOSSIER_FIGURES = (
     "received", "received_online", "received_direct", "received_postal",
@@ -55,6 +55,27 @@ def resolve_window(start: date | None, end: date | None, now: datetime) -> Windo
     return Window(start, end, min(end_of_day(end), now.astimezone(end_of_day(end).tzinfo)))
 
 
+def year_window(year: int, now: datetime) -> Window:
+    """The year to date: 1 January to 31 December of `year`, or to today if that is earlier."""
+    return report_window(year, None, now)
+
+
+def report_window(year: int, end: date | None, now: datetime) -> Window:
+    """1 January of `year` to `end` (default: 31 December, or today if earlier); `end` must lie in `year`."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    if end is None:
+        end = min(last, local_day(now))
+        if end < first:
+            raise ValueError(f"year {year} has not started yet")
+    elif not first <= end <= last:
+        raise ValueError(f"to must lie in the year {year}")
+    return resolve_window(first, end, now)
+
+
+def next_local_midnight(now: datetime) -> datetime:
+    return start_of_day(local_day(now) + timedelta(days=1))
+
+
 def rate(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else round(numerator / denominator, 4)
 
@@ -76,3 +97,27 @@ def figure_groups(counts: Mapping[str, int]) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {"dossiers": dossiers, "documents": documents, "procedures": procedures}
     groups["rates"] = {name: rate(groups[group][num], groups[group][den]) for name, (group, num, den) in RATES.items()}
     return groups
+
+
+# Monthly trend: window figures only (levels such as in_progress have no monthly meaning here).
+MONTHLY_DOSSIER_FIGURES = tuple(name for name in DOSSIER_FIGURES if name in DAILY_COUNTERS)
+
+
+def monthly_rows(year: int, by_month: Mapping[int, Mapping[str, int]], last_day: date) -> list[dict[str, Any]]:
+    """Twelve rows, January to December; months after `last_day` have null figures (not yet known)."""
+    rows: list[dict[str, Any]] = []
+    for month in range(1, 13):
+        first = date(year, month, 1)
+        end = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+        counts = by_month.get(month, {})
+        known = first <= last_day
+        rows.append(
+            {
+                "month": f"{year:04d}-{month:02d}",
+                "from": first.isoformat(),
+                "to": end.isoformat(),
+                "dossiers": {n: counts.get(n, 0) if known else None for n in MONTHLY_DOSSIER_FIGURES},
+                "documents": {n: counts.get(c, 0) if known else None for n, c in DOCUMENT_FIGURES.items()},
+            }
+        )
+    return rows
