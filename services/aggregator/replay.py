@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from services.aggregator.app import open_pool
@@ -64,6 +65,7 @@ class ReplayReport:
     seconds: float = 0.0
     tables: list[TableDiff] = field(default_factory=list)
     kept: bool = False
+    truncated: dict[int, int] = field(default_factory=dict)
 
     @property
     def position_mismatches(self) -> dict[int, tuple[int | None, int | None]]:
@@ -87,6 +89,11 @@ class ReplayReport:
             f"records {self.records}, applied {self.applied}, duplicates {self.duplicates}, "
             f"dead letters {self.dead_letters} (not published), {self.seconds:.1f} s ({rate:,.0f} records/s)",
         ]
+        if self.truncated:
+            lines.append(
+                "WARNING: the topic no longer holds its first records (retention), so the replay cannot rebuild "
+                f"what they did; first offsets held: {self.truncated}"
+            )
         mismatches = self.position_mismatches
         if mismatches:
             lines.append("positions differ (the live aggregator is behind or ahead of the replay):")
@@ -120,6 +127,19 @@ def _check_schema_name(name: str) -> str:
     return name
 
 
+async def topic_partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    """The partition numbers of a topic (a consumer without subscription has no metadata for it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"] or not description["partitions"]:
+        raise LookupError(f"topic {topic!r} does not exist (error code {description['error_code']})")
+    return sorted(p["partition"] for p in description["partitions"])
+
+
 class TopicReplayer:
     """Applies a topic from its beginning into one store, up to given offsets per partition."""
 
@@ -140,6 +160,7 @@ class TopicReplayer:
         self.records = 0
         self.applied = 0
         self.duplicates = 0
+        self.truncated: dict[int, int] = {}  # partition -> first offset still held, when not 0
 
     @property
     def dead_letters(self) -> int:
@@ -151,17 +172,14 @@ class TopicReplayer:
 
     async def start(self) -> dict[int, int]:
         """Assign every partition at its beginning; returns the current end offsets."""
+        partitions = await topic_partitions(self._settings.kafka_bootstrap_servers, self._topic)
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await self._consumer.client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            raise LookupError(f"topic {self._topic!r} does not exist")
         self._partitions = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)
         self._positions = dict.fromkeys(partitions)
+        beginnings = await self._consumer.beginning_offsets(self._partitions)
+        self.truncated = {tp.partition: offset for tp, offset in beginnings.items() if offset > 0}
         return await self.end_offsets()
 
     async def end_offsets(self) -> dict[int, int]:
@@ -343,6 +361,7 @@ async def _replay_into(settings: AggregatorSettings, report: ReplayReport, wait_
     started = time.perf_counter()
     try:
         report.end_offsets = await replayer.start()
+        report.truncated = replayer.truncated
         log.info("replaying %s up to %s", topic, report.end_offsets)
         await replayer.run_to(report.end_offsets)
         snapshot = await asyncpg.connect(url)
