@@ -235,7 +235,8 @@ def _print_summary(shown: Mapping[str, Mapping[str, Any]], names: Mapping[str, s
         f"  Thanh toán trực tuyến: {_share(d['paid_online'], d['fee_required'])}",
         f"  Văn bản đến: {c(docs['incoming'])}; văn bản đi: {c(docs['outgoing'])}; "
         f"văn bản điện tử: {_share(docs['electronic'], registered)}",
-        f"  Ký số cá nhân lãnh đạo / ký số cơ quan: {_share(docs['signed_by_leader'], docs['signed_by_organization'])}",
+        "  Ký số cá nhân lãnh đạo / ký số cơ quan: "
+        f"{_share(docs['signed_by_leader'], docs['signed_by_organization'], 2)}",
         f"  Thủ tục hành chính: {c(procs['total'])} (cung cấp thông tin {c(procs['info'])}; "
         f"trực tuyến một phần {c(procs['partial_online'])}; trực tuyến toàn trình {c(procs['full_online'])})",
     ]
@@ -267,7 +268,7 @@ def _print_pilot_table(shown: Mapping[str, Mapping[str, Any]], names: Mapping[st
 
 def _print_links(intake: str, reporting: str, window: Window) -> None:
     print("\nXem số liệu:")
-    print(f"  Màn hình điều hành (IOC): {reporting}/dashboard?unit={TOWN}")
+    print(f"  Màn hình điều hành (IOC): {reporting}/dashboard?unit={TOWN}&year=2023")
     print(f"  API chỉ số:               {indicators_url(reporting, TOWN, window)}")
     print(f"  Tài liệu API báo cáo:     {reporting}/docs")
     print(f"  Tài liệu API tiếp nhận:   {intake}/docs")

@@ -116,3 +116,4 @@ def test_breakdown_rows_add_up_to_the_subtree(services: ServiceSet, replayed: st
 def test_demo_output_names_where_to_look(replayed: str) -> None:
     assert "/dashboard?unit=my-hao" in replayed
     assert "1.763" in replayed
+    assert "4.223/8.411 (50,21%)" in replayed
