@@ -43,6 +43,7 @@ browser:
 
 test: infra browser
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	DATABASE_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -p no:cacheprovider
 
 test-unit: venv

@@ -11,8 +11,9 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     consumer_group: str = "tthc-aggregator"
     port: int = Field(default=8003, validation_alias="AGGREGATOR_PORT")
     bind_host: str = "127.0.0.1"
-    # Larger batches amortize the per-transaction cost (about 70k events/s at 2,000 per batch
-    # on 2 cores); getmany returns at once with fewer records when fewer are waiting.
+    # Larger batches amortize the per-transaction cost (benchmarks/aggregator_bench.py, 2 cores:
+    # about 13k events/s at 5,000 per batch, 15k at 20,000); getmany returns at once with fewer
+    # records when fewer are waiting, so this only matters with a backlog.
     max_batch_records: int = Field(default=5000, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # Short enough that a dead instance's partitions move within seconds.

@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.replay import replay_and_compare
+from tests.conftest import DATABASE_URL, KAFKA, unique
 from tests.processes import REPO, ServiceSet
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +120,15 @@ def test_demo_output_names_where_to_look(replayed: str) -> None:
     assert "/dashboard?unit=my-hao" in replayed
     assert "1.763" in replayed
     assert "4.223/8.411 (50,21%)" in replayed
+
+
+async def test_replay_reproduces_the_live_tables(services: ServiceSet, replayed: str) -> None:
+    settings = AggregatorSettings(
+        kafka_bootstrap_servers=KAFKA,
+        database_url=DATABASE_URL,
+        events_topic=services.topic,
+        dead_letter_topic=services.dead_letter_topic,
+    )
+    report = await replay_and_compare(settings, live_schema=services.schema, replay_schema=unique("replay"))
+    assert not report.differences, report.render()
+    assert report.records >= 83_000

@@ -14,6 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.replay import replay_and_compare
 from services.reporting.indicators import figure_groups, total
 from services.reporting.queries import IndicatorQueries
 from shared.kafka_admin import ensure_topics
@@ -126,6 +128,14 @@ async def test_sigkill_and_server_restarts_change_nothing(
             theirs = reference_model.figures(accepted, start, end, as_of, UNITS)
             for group in ("dossiers", "documents", "procedures", "rates"):
                 assert ours[group] == theirs[group], group
+        settings = AggregatorSettings(
+            kafka_bootstrap_servers=bootstrap,
+            database_url=url,
+            events_topic=stack.topic,
+            dead_letter_topic=stack.dead_letter_topic,
+        )
+        report = await replay_and_compare(settings, live_schema="tthc", replay_schema="tthc_replay", wait_seconds=10)
+        assert not report.differences, report.render()
         midday = datetime.fromisoformat("2023-06-15T12:34:56.789+07:00")
         counts = await queries.counts_by_unit(UNITS, date(2023, 1, 1), date(2023, 6, 15), midday)
         ours = figure_groups(total(counts, UNITS))
