@@ -36,3 +36,16 @@ async def ensure_topics(bootstrap_servers: str, partitions_by_topic: Mapping[str
         log.info("created Kafka topics %s", [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    """The partition numbers of a topic (a consumer without subscription has no metadata for it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"] or not description["partitions"]:
+        raise LookupError(f"topic {topic!r} does not exist (error code {description['error_code']})")
+    return sorted(p["partition"] for p in description["partitions"])

@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
@@ -22,7 +21,7 @@ from services.aggregator.store import AggregatorStore
 from services.intake.app import create_app as create_intake_app
 from services.intake.config import IntakeSettings
 from shared.counters import ALL_COUNTERS
-from shared.kafka_admin import ensure_topics
+from shared.kafka_admin import ensure_topics, topic_partitions
 
 
 @asynccontextmanager
@@ -60,22 +59,11 @@ async def intake_client(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    assert described["error_code"] == 0, f"topic {topic}: {described}"
-    return sorted(p["partition"] for p in described["partitions"])
-
-
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
         offsets = await consumer.end_offsets(partitions)
         return {tp.partition: offset for tp, offset in offsets.items()}
     finally:

@@ -24,7 +24,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from services.aggregator.app import open_pool
@@ -33,6 +32,7 @@ from services.aggregator.consumer import build_batch
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, DeadLetter
 from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
+from shared.kafka_admin import topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +125,6 @@ def _check_schema_name(name: str) -> str:
     if not _SCHEMA_NAME.match(name):
         raise ValueError(f"invalid schema name {name!r} (expected {_SCHEMA_NAME.pattern})")
     return name
-
-
-async def topic_partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    """The partition numbers of a topic (a consumer without subscription has no metadata for it)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if description["error_code"] or not description["partitions"]:
-        raise LookupError(f"topic {topic!r} does not exist (error code {description['error_code']})")
-    return sorted(p["partition"] for p in description["partitions"])
 
 
 class TopicReplayer:
