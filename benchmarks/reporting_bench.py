@@ -26,7 +26,9 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -128,7 +130,7 @@ def free_port() -> int:
 
 
 def start_reporting(
-    schema: str, units_file: Path, log: Path, python: str = sys.executable
+    schema: str, units_file: Path, log: Path, python: str = sys.executable, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {
@@ -140,6 +142,7 @@ def start_reporting(
         "REPORTING_PORT": str(port),
         "MAX_STREAMS": "5000",
         "LOG_LEVEL": "WARNING",
+        "REPORTING_WORKERS": str(workers),
     }
     process = subprocess.Popen(
         [python, "-m", "services.reporting"],
@@ -418,6 +421,9 @@ async def main(runs: int, quick: bool, python: str) -> None:
                 f"{PACED_INTERVAL * 1000:.0f} ms; runs p99: {', '.join(f'{r.p99_ms:.1f}' for r in all_runs)}]"
             )
 
+        if shutil.which("wrk"):
+            await wrk_section(schema, units_file, workdir, python, runs)
+
         result, all_runs = await repeat(runs, lambda: province_year(port))
         print(
             f"indicators, province (100 units) x 365 days: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
@@ -449,6 +455,49 @@ async def main(runs: int, quick: bool, python: str) -> None:
                 process.kill()
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+def wrk_snapshot(port: int, conditional: bool) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of wrk: 50 keep-alive connections, 10 s, closed loop."""
+    url = f"http://{HOST}:{port}/v1/snapshot?unit=tinh"
+    headers = ["-H", f"Authorization: Bearer {TOKEN}"]
+    if conditional:
+        etag = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).headers["etag"]
+        headers += ["-H", f"If-None-Match: {etag}"]
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{SNAPSHOT_CLIENTS}", "-d10s", "--latency", *headers, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    def millis(label: str) -> float:
+        value = re.search(rf"{label}%\s+([0-9.]+)(us|ms|s)", done.stdout)
+        assert value, done.stdout
+        return float(value[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[value[2]]
+
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", done.stdout)
+    assert rps, done.stdout
+    return float(rps[1]), millis("50"), millis("99")
+
+
+async def wrk_section(schema: str, units_file: Path, workdir: Path, python: str, runs: int) -> None:
+    """Snapshot load from wrk (a C client that costs the server little) on two reporting workers."""
+    process, port = start_reporting(schema, units_file, workdir / "reporting-workers.log", python, workers=2)
+    try:
+        for conditional in (False, True):
+            results = [wrk_snapshot(port, conditional) for _ in range(runs)]
+            label = "304, If-None-Match" if conditional else "200"
+            print(
+                f"snapshot via wrk, 2 workers, {label}: {statistics.median(r[0] for r in results):,.0f} req/s, "
+                f"p50 {statistics.median(r[1] for r in results):.1f} ms, "
+                f"p99 {statistics.median(r[2] for r in results):.1f} ms "
+                f"[{SNAPSHOT_CLIENTS} connections; runs p99: {', '.join(f'{r[2]:.1f}' for r in results)}]"
+            )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def parse_args() -> argparse.Namespace:

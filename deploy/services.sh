@@ -12,6 +12,8 @@ export DATABASE_URL="${DATABASE_URL:-$("$repo/deploy/postgres.sh" url)}"
 intake_port="${INTAKE_PORT:-8001}"
 reporting_port="${REPORTING_PORT:-8002}"
 aggregator_port="${AGGREGATOR_PORT:-8003}"
+# Two reporting workers: IOC screens poll it; each worker has its own exact snapshot cache.
+export REPORTING_WORKERS="${REPORTING_WORKERS:-2}"
 # The aggregator creates the schema and topics, so it starts (and gets ready) first.
 services=(aggregator intake reporting)
 
@@ -65,10 +67,10 @@ stop() {
   for name in reporting intake aggregator; do
     running "$name" || { rm -f "$run_dir/$name.pid"; continue; }
     pid="$(cat "$run_dir/$name.pid")"
-    kill -TERM "$pid"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"  # the whole session: uvicorn workers too
     deadline=$((SECONDS + 30))
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"
     rm -f "$run_dir/$name.pid"
     echo "services.sh: $name stopped"
   done

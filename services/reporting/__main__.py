@@ -33,6 +33,19 @@ class ReportingServer(uvicorn.Server):
 def main() -> None:
     settings = ReportingSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.workers > 1:
+        # uvicorn's supervisor imports the factory in each worker; streams then end within the
+        # graceful shutdown bound rather than at once.
+        uvicorn.run(
+            "services.reporting.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.bind_host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        return
     app = create_app(settings)
     config = uvicorn.Config(
         app,

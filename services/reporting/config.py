@@ -16,7 +16,11 @@ class ReportingSettings(BaseServiceSettings, DatabaseSettingsMixin):
     read_tokens_file: Path | None = None
     db_pool_size: int = Field(default=8, ge=1)
     # Server-Sent Events (GET /v1/stream): past this many open streams the service answers 503.
+    # Open SSE streams per worker process.
     max_streams: int = Field(default=2000, ge=1)
+    # Worker processes sharing the port. Each keeps its own exact snapshot cache and stream poller;
+    # two workers on two cores about double the snapshot requests/s (docs/operations.md).
+    workers: int = Field(default=1, ge=1, validation_alias="REPORTING_WORKERS")
     # The shared poller's period: well under the 1 s freshness target, one tiny query per tick.
     stream_poll_seconds: float = Field(default=0.2, gt=0)
     # Contract §4: at most one snapshot a second per unit.
