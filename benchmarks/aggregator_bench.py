@@ -339,43 +339,58 @@ class AggregatorRun:
 
 
 async def run_subprocess(
-    schema: str, topic: str, dlq: str, total: int, batch: int | None, code: Path = REPO
+    schema: str, topic: str, dlq: str, total: int, batch: int | None, code: Path = REPO, instances: int = 1
 ) -> AggregatorRun:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "DATABASE_URL": DATABASE_URL,
-        "EVENTS_TOPIC": topic,
-        "DEAD_LETTER_TOPIC": dlq,
-        "CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}",
-        "DATABASE_SCHEMA": schema,
-        "AGGREGATOR_PORT": str(_free_port()),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(code),
-    }
-    if batch:
-        env["MAX_BATCH_RECORDS"] = str(batch)
+    """`instances` aggregator processes in one consumer group; RSS is the largest, CPU the sum."""
+    group = f"bench-{uuid.uuid4().hex[:8]}"
     log_path = Path(tempfile.gettempdir()) / f"aggregator-bench-{schema}.log"
     postgres_before = _postgres_cpu()
     log_file = _open_log(log_path)
+    processes: list[asyncio.subprocess.Process] = []
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.aggregator", env=env, cwd=code, stdout=log_file, stderr=log_file
-        )
+        for _ in range(instances):
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+                "DATABASE_URL": DATABASE_URL,
+                "EVENTS_TOPIC": topic,
+                "DEAD_LETTER_TOPIC": dlq,
+                "CONSUMER_GROUP": group,
+                "DATABASE_SCHEMA": schema,
+                "AGGREGATOR_PORT": str(_free_port()),
+                "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(code),
+            }
+            if batch:
+                env["MAX_BATCH_RECORDS"] = str(batch)
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "services.aggregator", env=env, cwd=code, stdout=log_file, stderr=log_file
+                )
+            )
         progress = Progress(spawned_at=time.perf_counter())
         try:
-            await wait_applied(schema, topic, total, progress, lambda: process.returncode is None, limit_seconds=3600)
-            status = _proc_status(process.pid)
-            cpu = _proc_cpu_seconds(process.pid)
+            await wait_applied(
+                schema,
+                topic,
+                total,
+                progress,
+                lambda: all(p.returncode is None for p in processes),
+                limit_seconds=3600,
+            )
+            peak = max(int(_proc_status(p.pid)["VmHWM"].split()[0]) / 1024 for p in processes)
+            cpu = sum(_proc_cpu_seconds(p.pid) for p in processes)
             postgres_cpu = _cpu_since(postgres_before)  # before its backends end with it
         finally:
-            if process.returncode is None:
-                process.terminate()  # SIGTERM: the aggregator drains and stops
-            try:
-                await asyncio.wait_for(process.wait(), timeout=30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            for process in processes:
+                if process.returncode is None:
+                    process.terminate()  # SIGTERM: the aggregator drains and stops
+            for process in processes:
+                try:
+                    await asyncio.wait_for(process.wait(), timeout=30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
     finally:
         log_file.close()
     assert progress.done_at is not None and progress.first_commit_at is not None
@@ -383,7 +398,7 @@ async def run_subprocess(
     return AggregatorRun(
         seconds_from_spawn=progress.done_at - progress.spawned_at,
         seconds_applying=progress.done_at - progress.first_commit_at,
-        peak_rss_mb=int(status["VmHWM"].split()[0]) / 1024,
+        peak_rss_mb=peak,
         cpu_seconds=cpu,
         postgres_cpu_seconds=postgres_cpu,
     )
@@ -536,11 +551,11 @@ async def bench(args: argparse.Namespace) -> None:
         decode_seconds, count, _ = await raw_consume(topic, ends, decode=True)
         print(f"(a') consumption + decode: {count / decode_seconds:,.0f} records/s")
 
-        run = await run_subprocess(schema, topic, dlq, total, args.batch, args.code)
+        run = await run_subprocess(schema, topic, dlq, total, args.batch, args.code, args.instances)
         rate = total / run.seconds_applying
         print(
-            f"(b) aggregator subprocess: {total:,} events applied in {run.seconds_applying:.1f} s from its first "
-            f"commit ({run.seconds_from_spawn:.1f} s from spawn)\n"
+            f"(b) aggregator, {args.instances} process(es): {total:,} events applied in "
+            f"{run.seconds_applying:.1f} s from its first commit ({run.seconds_from_spawn:.1f} s from spawn)\n"
             f"    = {rate:,.0f} events/s applied ({total / run.seconds_from_spawn:,.0f} from spawn); "
             f"ratio to raw {rate / raw_rate:.2f}\n"
             f"    peak RSS {run.peak_rss_mb:.0f} MiB, aggregator CPU {run.cpu_seconds:.1f} s "
@@ -579,6 +594,7 @@ def main() -> None:
     parser.add_argument("--phases", action="store_true", help="also run in-process with per-phase timers")
     parser.add_argument("--profile", default=None, help="also run in-process under cProfile, stats to this file")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--instances", type=int, default=1, help="aggregator processes in one consumer group")
     parser.add_argument(
         "--code", type=Path, default=REPO, help="run the aggregator subprocess from this source tree (A/B runs)"
     )

@@ -14,7 +14,7 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     # Larger batches amortize the per-transaction cost (benchmarks/aggregator_bench.py, 2 cores:
     # about 13k events/s at 5,000 per batch, 15k at 20,000); getmany returns at once with fewer
     # records when fewer are waiting, so this only matters with a backlog.
-    max_batch_records: int = Field(default=5000, ge=1)
+    max_batch_records: int = Field(default=20_000, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # Short enough that a dead instance's partitions move within seconds.
     session_timeout_ms: int = Field(default=10_000, ge=1000)
