@@ -11,6 +11,8 @@ from typing import TypeVar
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")
@@ -18,9 +20,42 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:
 T = TypeVar("T")
 
 
+# Every name handed out this session, so the topics and schemas behind them can be removed at the end.
+_NAMES: set[str] = set()
+
+
 def unique(prefix: str) -> str:
     """A name no other test uses (topics, consumer groups, schemas)."""
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _NAMES.add(name)
+    return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def remove_test_topics_and_schemas() -> AsyncIterator[None]:
+    """After the session: delete the topics and drop the schemas this session's tests created."""
+    yield
+    if not _NAMES:
+        return
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await admin.start()
+        try:
+            topics = [t for t in await admin.list_topics() if t in _NAMES]
+            if topics:
+                await admin.delete_topics(topics)
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            schemas = [r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace")]
+            for schema in schemas:
+                if schema in _NAMES:
+                    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await conn.close()
+    except (OSError, KafkaError, asyncpg.PostgresError):
+        pass  # the servers are gone (a unit-only run): nothing to clean
 
 
 async def eventually(
