@@ -27,7 +27,6 @@ from services.aggregator.store import (
     IncomingEvent,
     PositionConflict,
     StoreError,
-    digest_of,
 )
 from shared.events import decode_event
 from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
@@ -67,7 +66,7 @@ def build_batch(
                 reason = f"not a valid event: {exc}"[:2000]
                 batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
                 continue
-            batch.events.append(IncomingEvent(event, raw, digest_of(raw), tp.partition, record.offset))
+            batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))
     return batch
 
 

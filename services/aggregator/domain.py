@@ -9,10 +9,10 @@ state contributes are a function of the state alone. The aggregator writes
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from shared.events import (
     DocumentRegistered,
@@ -138,16 +138,56 @@ State = DossierState | DocumentState | ProcedureState
 AggregateKey = tuple[Literal["dossier", "document", "procedure"], str]
 
 
+def _procedure_key(event: ProcedurePublished | ProcedureUnpublished) -> AggregateKey:
+    # A procedure is identified by (unit, procedure_code); unit codes have no spaces.
+    return ("procedure", f"{event.data.unit} {event.data.procedure_code}")
+
+
+def _document_key(event: DocumentRegistered | DocumentSigned) -> AggregateKey:
+    return ("document", event.data.document_id)
+
+
+def _dossier_key(event: DossierEvent) -> AggregateKey:
+    return ("dossier", event.data.dossier_id)
+
+
+DossierEvent = (
+    DossierReceived
+    | DossierDueChanged
+    | DossierComponentsDigitized
+    | DossierResolved
+    | DossierResultDigitized
+    | DossierPaid
+    | DossierWithdrawn
+    | DossierRated
+)
+
+# Dispatch on the exact event class: pydantic models are ABCs, so isinstance (and class patterns
+# in `match`) go through the slow ABC machinery; a dict lookup on type() does not.
+_KEY_OF: dict[type, Callable[[Any], AggregateKey]] = {
+    **dict.fromkeys(
+        (
+            DossierReceived,
+            DossierDueChanged,
+            DossierComponentsDigitized,
+            DossierResolved,
+            DossierResultDigitized,
+            DossierPaid,
+            DossierWithdrawn,
+            DossierRated,
+        ),
+        _dossier_key,
+    ),
+    DocumentRegistered: _document_key,
+    DocumentSigned: _document_key,
+    ProcedurePublished: _procedure_key,
+    ProcedureUnpublished: _procedure_key,
+}
+
+
 def aggregate_key(event: Event) -> AggregateKey:
-    """Which aggregate an event belongs to. A procedure is identified by (unit, procedure_code)."""
-    match event:
-        case ProcedurePublished() | ProcedureUnpublished():
-            # Unit codes have no spaces, so the pair is unambiguous.
-            return ("procedure", f"{event.data.unit} {event.data.procedure_code}")
-        case DocumentRegistered() | DocumentSigned():
-            return ("document", event.data.document_id)
-        case _:
-            return ("dossier", event.data.dossier_id)
+    """Which aggregate an event belongs to."""
+    return _KEY_OF[type(event)](event)
 
 
 def initial_state(key: AggregateKey) -> State:
@@ -161,54 +201,159 @@ def initial_state(key: AggregateKey) -> State:
 
 
 def apply(state: State, event: Event) -> State:
-    """The state after `event`; commutative, associative and idempotent over events."""
-    version = version_of(event)
-    match event, state:
-        case DossierReceived(data=d), DossierState():
-            facts = ReceivedFacts(
-                unit=d.unit,
-                procedure_code=d.procedure_code,
-                channel=d.channel,
-                received_at=d.received_at,
-                fee_required=d.fee_required,
-                digitization_required=d.digitization_required,
-            )
-            return replace(
-                state,
-                received=latest(state.received, Versioned(version, facts)),
-                due=latest(state.due, Versioned(version, d.due_at)),
-            )
-        case DossierDueChanged(data=d), DossierState():
-            return replace(state, due=latest(state.due, Versioned(version, d.due_at)))
-        case DossierComponentsDigitized(), DossierState():
-            return replace(state, components_digitized=True)
-        case DossierResolved(data=d), DossierState():
-            resolved = ResolvedFacts(d.resolved_at, d.outcome, d.result_digitization_required)
-            return replace(state, resolved=latest(state.resolved, Versioned(version, resolved)))
-        case DossierResultDigitized(), DossierState():
-            return replace(state, result_digitized=True)
-        case DossierPaid(data=d), DossierState():
-            return replace(state, paid_online=True) if d.method == "online" else state
-        case DossierWithdrawn(data=d), DossierState():
-            return replace(state, withdrawn=latest(state.withdrawn, Versioned(version, d.withdrawn_at)))
-        case DossierRated(data=d), DossierState():
-            rating = RatingFacts(d.rated_at, d.rating)
-            return replace(state, rating=latest(state.rating, Versioned(version, rating)))
-        case DocumentRegistered(data=d), DocumentState():
-            reg = RegisteredFacts(d.unit, d.direction, d.registered_at, d.electronic, d.confidential)
-            return replace(state, registered=latest(state.registered, Versioned(version, reg)))
-        case DocumentSigned(data=d), DocumentState():
-            signature = Versioned(version, d.signed_at)
-            if d.signer == "leader":
-                return replace(state, signed_by_leader=latest(state.signed_by_leader, signature))
-            return replace(state, signed_by_organization=latest(state.signed_by_organization, signature))
-        case ProcedurePublished(data=d), ProcedureState():
-            entry = CatalogueEntry(version, d.published_at, d.service_level)
-            return replace(state, entries=state.entries | {entry})
-        case ProcedureUnpublished(data=d), ProcedureState():
-            entry = CatalogueEntry(version, d.unpublished_at, None)
-            return replace(state, entries=state.entries | {entry})
-    raise TypeError(f"event {event.type} does not apply to {type(state).__name__}")
+    """The state after `event`; commutative, associative and idempotent over events.
+
+    Returns `state` itself when the event changes nothing (a duplicate, an older correction).
+    """
+    handler = _APPLY.get(type(event))
+    if handler is None or type(state) is not handler[0]:
+        raise TypeError(f"event {event.type} does not apply to {type(state).__name__}")
+    return handler[1](state, event, version_of(event))
+
+
+# Each handler builds the new state with its constructor (positional, all fields): about five
+# times cheaper than dataclasses.replace, which the aggregator would call once per event.
+
+
+def _with_due(state: DossierState, due: Versioned[datetime | None] | None) -> DossierState:
+    if due is state.due:
+        return state
+    s = state
+    return DossierState(
+        s.received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
+    )
+
+
+def _apply_received(state: DossierState, event: DossierReceived, version: Version) -> DossierState:
+    d = event.data
+    facts = ReceivedFacts(d.unit, d.procedure_code, d.channel, d.received_at, d.fee_required, d.digitization_required)
+    received = latest(state.received, Versioned(version, facts))
+    due = latest(state.due, Versioned(version, d.due_at))
+    if received is state.received and due is state.due:
+        return state
+    s = state
+    return DossierState(
+        received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
+    )
+
+
+def _apply_due_changed(state: DossierState, event: DossierDueChanged, version: Version) -> DossierState:
+    return _with_due(state, latest(state.due, Versioned(version, event.data.due_at)))
+
+
+def _apply_components_digitized(
+    state: DossierState, event: DossierComponentsDigitized, version: Version
+) -> DossierState:
+    if state.components_digitized:
+        return state
+    s = state
+    return DossierState(s.received, s.due, s.resolved, s.withdrawn, s.rating, True, s.result_digitized, s.paid_online)
+
+
+def _apply_resolved(state: DossierState, event: DossierResolved, version: Version) -> DossierState:
+    d = event.data
+    resolved = latest(
+        state.resolved, Versioned(version, ResolvedFacts(d.resolved_at, d.outcome, d.result_digitization_required))
+    )
+    if resolved is state.resolved:
+        return state
+    s = state
+    return DossierState(
+        s.received, s.due, resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
+    )
+
+
+def _apply_result_digitized(state: DossierState, event: DossierResultDigitized, version: Version) -> DossierState:
+    if state.result_digitized:
+        return state
+    s = state
+    return DossierState(
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, True, s.paid_online
+    )
+
+
+def _apply_paid(state: DossierState, event: DossierPaid, version: Version) -> DossierState:
+    if event.data.method != "online" or state.paid_online:
+        return state
+    s = state
+    return DossierState(
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, True
+    )
+
+
+def _apply_withdrawn(state: DossierState, event: DossierWithdrawn, version: Version) -> DossierState:
+    withdrawn = latest(state.withdrawn, Versioned(version, event.data.withdrawn_at))
+    if withdrawn is state.withdrawn:
+        return state
+    s = state
+    return DossierState(
+        s.received, s.due, s.resolved, withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
+    )
+
+
+def _apply_rated(state: DossierState, event: DossierRated, version: Version) -> DossierState:
+    d = event.data
+    rating = latest(state.rating, Versioned(version, RatingFacts(d.rated_at, d.rating)))
+    if rating is state.rating:
+        return state
+    s = state
+    return DossierState(
+        s.received, s.due, s.resolved, s.withdrawn, rating, s.components_digitized, s.result_digitized, s.paid_online
+    )
+
+
+def _apply_registered(state: DocumentState, event: DocumentRegistered, version: Version) -> DocumentState:
+    d = event.data
+    facts = RegisteredFacts(d.unit, d.direction, d.registered_at, d.electronic, d.confidential)
+    registered = latest(state.registered, Versioned(version, facts))
+    if registered is state.registered:
+        return state
+    return DocumentState(registered, state.signed_by_organization, state.signed_by_leader)
+
+
+def _apply_signed(state: DocumentState, event: DocumentSigned, version: Version) -> DocumentState:
+    signature = Versioned(version, event.data.signed_at)
+    if event.data.signer == "leader":
+        leader = latest(state.signed_by_leader, signature)
+        if leader is state.signed_by_leader:
+            return state
+        return DocumentState(state.registered, state.signed_by_organization, leader)
+    organization = latest(state.signed_by_organization, signature)
+    if organization is state.signed_by_organization:
+        return state
+    return DocumentState(state.registered, organization, state.signed_by_leader)
+
+
+def _apply_catalogue_entry(state: ProcedureState, entry: CatalogueEntry) -> ProcedureState:
+    if entry in state.entries:
+        return state
+    return ProcedureState(state.unit, state.procedure_code, state.entries | {entry})
+
+
+def _apply_published(state: ProcedureState, event: ProcedurePublished, version: Version) -> ProcedureState:
+    d = event.data
+    return _apply_catalogue_entry(state, CatalogueEntry(version, d.published_at, d.service_level))
+
+
+def _apply_unpublished(state: ProcedureState, event: ProcedureUnpublished, version: Version) -> ProcedureState:
+    return _apply_catalogue_entry(state, CatalogueEntry(version, event.data.unpublished_at, None))
+
+
+# event class -> (the state class it applies to, handler)
+_APPLY: dict[type, tuple[type, Callable[[Any, Any, Version], State]]] = {
+    DossierReceived: (DossierState, _apply_received),
+    DossierDueChanged: (DossierState, _apply_due_changed),
+    DossierComponentsDigitized: (DossierState, _apply_components_digitized),
+    DossierResolved: (DossierState, _apply_resolved),
+    DossierResultDigitized: (DossierState, _apply_result_digitized),
+    DossierPaid: (DossierState, _apply_paid),
+    DossierWithdrawn: (DossierState, _apply_withdrawn),
+    DossierRated: (DossierState, _apply_rated),
+    DocumentRegistered: (DocumentState, _apply_registered),
+    DocumentSigned: (DocumentState, _apply_signed),
+    ProcedurePublished: (ProcedureState, _apply_published),
+    ProcedureUnpublished: (ProcedureState, _apply_unpublished),
+}
 
 
 # --- contributions ------------------------------------------------------------------------------
@@ -219,75 +364,84 @@ LevelKey = tuple[str, str, datetime]  # (unit, counter, instant the level change
 
 @dataclass(frozen=True, slots=True)
 class Contributions:
-    """What one state adds to the counters: daily counts and level changes."""
+    """What states add to the counters: daily counts and level changes (no zero entries)."""
 
-    daily: Counter[DailyKey]
-    levels: Counter[LevelKey]
+    daily: dict[DailyKey, int]
+    levels: dict[LevelKey, int]
 
     @classmethod
     def empty(cls) -> Contributions:
-        return cls(Counter(), Counter())
+        return cls({}, {})
 
     def __sub__(self, other: Contributions) -> Contributions:
-        return Contributions(_subtract(self.daily, other.daily), _subtract(self.levels, other.levels))
+        result = Contributions(dict(self.daily), dict(self.levels))
+        result.add(other, sign=-1)
+        return result
 
-    def add(self, other: Contributions) -> None:
-        """Accumulate in place (zero entries dropped)."""
-        _accumulate(self.daily, other.daily)
-        _accumulate(self.levels, other.levels)
+    def add(self, other: Contributions, sign: int = 1) -> None:
+        """Accumulate `sign` times `other` in place (zero entries dropped)."""
+        _accumulate(self.daily, other.daily, sign)
+        _accumulate(self.levels, other.levels, sign)
+
+    def add_state(self, state: State, sign: int = 1) -> None:
+        """Accumulate `sign` times the contributions of `state` in place (zero entries kept)."""
+        _CONTRIBUTE[type(state)](state, sign, self.daily, self.levels)
+
+    def drop_zeros(self) -> None:
+        _drop_zeros(self.daily)
+        _drop_zeros(self.levels)
 
     def is_empty(self) -> bool:
         return not self.daily and not self.levels
 
 
-def _subtract(new: Counter[K], old: Counter[K]) -> Counter[K]:
-    # Counter's own `-` drops negative results; counter deltas need them.
-    result: Counter[K] = Counter(new)
-    for key, value in old.items():
-        result[key] -= value
-    return Counter({key: value for key, value in result.items() if value})
-
-
-def _accumulate(into: Counter[K], delta: Counter[K]) -> None:
-    for key, value in delta.items():
-        total = into[key] + value
-        if total:
-            into[key] = total
-        else:
-            del into[key]
-
-
 K = TypeVar("K")
 
 
+def _drop_zeros(counts: dict[K, int]) -> None:
+    for key in [key for key, value in counts.items() if not value]:
+        del counts[key]
+
+
+def _accumulate(into: dict[K, int], delta: dict[K, int], sign: int) -> None:
+    for key, value in delta.items():
+        total = into.get(key, 0) + sign * value
+        if total:
+            into[key] = total
+        else:
+            into.pop(key, None)
+
+
 def contributions(state: State) -> Contributions:
-    match state:
-        case DossierState():
-            return _dossier_contributions(state)
-        case DocumentState():
-            return _document_contributions(state)
-        case ProcedureState():
-            return _procedure_contributions(state)
-
-
-def _dossier_contributions(state: DossierState) -> Contributions:
     result = Contributions.empty()
+    result.add_state(state)
+    result.drop_zeros()
+    return result
+
+
+# The functions below add `sign` times a state's contributions into `daily` and `levels`; the
+# planner calls them with +1 for a new state and -1 for the state it replaces, so no intermediate
+# counters are built per state.
+
+
+def _dossier_contributions(
+    state: DossierState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
+) -> None:
     if state.received is None:
-        return result  # kept until the dossier's `received` event arrives
+        return  # kept until the dossier's `received` event arrives
     received = state.received.value
     unit = received.unit
-    daily = result.daily
+    get = daily.get
     received_day = local_day(received.received_at)
-    daily[(unit, "received", received_day)] += 1
-    daily[(unit, f"received_{received.channel}", received_day)] += 1
+    keys = [(unit, "received", received_day), (unit, _RECEIVED_BY_CHANNEL[received.channel], received_day)]
     if received.digitization_required:
-        daily[(unit, "digitization_required", received_day)] += 1
+        keys.append((unit, "digitization_required", received_day))
         if state.components_digitized:
-            daily[(unit, "components_digitized", received_day)] += 1
+            keys.append((unit, "components_digitized", received_day))
     if received.fee_required:
-        daily[(unit, "fee_required", received_day)] += 1
+        keys.append((unit, "fee_required", received_day))
         if state.paid_online:
-            daily[(unit, "paid_online", received_day)] += 1
+            keys.append((unit, "paid_online", received_day))
 
     due_at = state.due.value if state.due is not None else None
     resolved_at: datetime | None = None
@@ -295,69 +449,87 @@ def _dossier_contributions(state: DossierState) -> Contributions:
         resolved = state.resolved.value
         resolved_at = resolved.resolved_at
         resolved_day = local_day(resolved_at)
-        daily[(unit, "resolved", resolved_day)] += 1
+        keys.append((unit, "resolved", resolved_day))
         on_time = due_at is None or resolved_at <= due_at
-        daily[(unit, "resolved_on_time" if on_time else "resolved_late", resolved_day)] += 1
+        keys.append((unit, "resolved_on_time" if on_time else "resolved_late", resolved_day))
         if resolved.result_digitization_required:
-            daily[(unit, "result_digitization_required", resolved_day)] += 1
+            keys.append((unit, "result_digitization_required", resolved_day))
             if state.result_digitized:
-                daily[(unit, "results_digitized", resolved_day)] += 1
+                keys.append((unit, "results_digitized", resolved_day))
 
     withdrawn_at = state.withdrawn.value if state.withdrawn is not None else None
     if withdrawn_at is not None:
-        daily[(unit, "withdrawn", local_day(withdrawn_at))] += 1
+        keys.append((unit, "withdrawn", local_day(withdrawn_at)))
 
     if state.rating is not None:
         rating = state.rating.value
         rated_day = local_day(rating.rated_at)
-        daily[(unit, "ratings", rated_day)] += 1
+        keys.append((unit, "ratings", rated_day))
         if rating.rating != "dissatisfied":
-            daily[(unit, "ratings_satisfied", rated_day)] += 1
+            keys.append((unit, "ratings_satisfied", rated_day))
+    for key in keys:
+        daily[key] = get(key, 0) + sign
 
     # In progress at t: received_at <= t, and neither resolved nor withdrawn at or before t.
-    ends = [moment for moment in (resolved_at, withdrawn_at) if moment is not None]
-    ended_at = min(ends) if ends else None
-    _add_interval(result.levels, unit, "in_progress", received.received_at, ended_at)
+    if resolved_at is None:
+        ended_at = withdrawn_at
+    elif withdrawn_at is None:
+        ended_at = resolved_at
+    else:
+        ended_at = min(resolved_at, withdrawn_at)
+    _add_interval(levels, sign, unit, "in_progress", received.received_at, ended_at)
     if due_at is not None:
         # Overdue at t: in progress at t and due_at < t.
         overdue_from = max(received.received_at, due_at + TICK)
-        _add_interval(result.levels, unit, "in_progress_overdue", overdue_from, ended_at)
-    return result
+        _add_interval(levels, sign, unit, "in_progress_overdue", overdue_from, ended_at)
 
 
-def _add_interval(levels: Counter[LevelKey], unit: str, counter: str, start: datetime, end: datetime | None) -> None:
-    """+1 from `start` (inclusive) until `end` (exclusive); nothing if the interval is empty."""
+_RECEIVED_BY_CHANNEL = {channel: f"received_{channel}" for channel in ("online", "direct", "postal")}
+
+
+def _add_interval(
+    levels: dict[LevelKey, int], sign: int, unit: str, counter: str, start: datetime, end: datetime | None
+) -> None:
+    """+sign from `start` (inclusive) until `end` (exclusive); nothing if the interval is empty."""
     if end is not None and end <= start:
         return
-    levels[(unit, counter, start.astimezone(UTC))] += 1
+    key = (unit, counter, start.astimezone(UTC))
+    levels[key] = levels.get(key, 0) + sign
     if end is not None:
-        levels[(unit, counter, end.astimezone(UTC))] -= 1
+        key = (unit, counter, end.astimezone(UTC))
+        levels[key] = levels.get(key, 0) - sign
 
 
-def _document_contributions(state: DocumentState) -> Contributions:
-    result = Contributions.empty()
+def _document_contributions(
+    state: DocumentState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
+) -> None:
     if state.registered is None or state.registered.value.confidential:
-        return result  # confidential documents count in no indicator
+        return  # confidential documents count in no indicator
     reg = state.registered.value
     day = local_day(reg.registered_at)
-    result.daily[(reg.unit, f"documents_{reg.direction}", day)] += 1
+    keys = [(reg.unit, _DOCUMENTS_BY_DIRECTION[reg.direction], day)]
     if reg.electronic:
-        result.daily[(reg.unit, "documents_electronic", day)] += 1
+        keys.append((reg.unit, "documents_electronic", day))
     if state.signed_by_organization is not None:
-        signed_day = local_day(state.signed_by_organization.value)
-        result.daily[(reg.unit, "signed_by_organization", signed_day)] += 1
+        keys.append((reg.unit, "signed_by_organization", local_day(state.signed_by_organization.value)))
     if state.signed_by_leader is not None:
-        result.daily[(reg.unit, "signed_by_leader", local_day(state.signed_by_leader.value))] += 1
-    return result
+        keys.append((reg.unit, "signed_by_leader", local_day(state.signed_by_leader.value)))
+    get = daily.get
+    for key in keys:
+        daily[key] = get(key, 0) + sign
 
 
-def _procedure_contributions(state: ProcedureState) -> Contributions:
+_DOCUMENTS_BY_DIRECTION = {direction: f"documents_{direction}" for direction in ("incoming", "outgoing")}
+
+
+def _procedure_contributions(
+    state: ProcedureState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
+) -> None:
     """Level changes of the procedure's published service level over time.
 
     At instant t the procedure's state is set by the greatest-version entry among those in force
     (effective_at <= t); it counts when that entry is a publication.
     """
-    result = Contributions.empty()
     winner: CatalogueEntry | None = None
     current: ServiceLevel | None = None
     entries = sorted(state.entries, key=lambda entry: entry.effective_at)
@@ -369,8 +541,16 @@ def _procedure_contributions(state: ProcedureState) -> Contributions:
             continue
         at = entry.effective_at.astimezone(UTC)
         if current is not None:
-            result.levels[(state.unit, f"procedures_{current}", at)] -= 1
+            key = (state.unit, f"procedures_{current}", at)
+            levels[key] = levels.get(key, 0) - sign
         if winner.service_level is not None:
-            result.levels[(state.unit, f"procedures_{winner.service_level}", at)] += 1
+            key = (state.unit, f"procedures_{winner.service_level}", at)
+            levels[key] = levels.get(key, 0) + sign
         current = winner.service_level
-    return result
+
+
+_CONTRIBUTE: dict[type, Callable[[Any, int, dict[DailyKey, int], dict[LevelKey, int]], None]] = {
+    DossierState: _dossier_contributions,
+    DocumentState: _document_contributions,
+    ProcedureState: _procedure_contributions,
+}

@@ -11,7 +11,6 @@ from services.aggregator.domain import (
     State,
     aggregate_key,
     apply,
-    contributions,
     initial_state,
 )
 from shared.events import Event
@@ -33,9 +32,11 @@ def plan_batch(events: Iterable[Event], prior: Mapping[AggregateKey, State]) -> 
     delta = Contributions.empty()
     for key, new in current.items():
         old = prior.get(key)
-        if new == old:
+        if new is old or new == old:
             continue
         changed[key] = new
-        before = contributions(old) if old is not None else Contributions.empty()
-        delta.add(contributions(new) - before)
+        delta.add_state(new)
+        if old is not None:
+            delta.add_state(old, sign=-1)
+    delta.drop_zeros()
     return BatchPlan(changed, delta)

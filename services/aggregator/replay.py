@@ -230,12 +230,13 @@ def _counter_diff_sql(table: str, keys: tuple[str, str], counters: Sequence[str]
     )
 
 
-def _value_diff_sql(table: str, keys: tuple[str, str], column: str, live: str, replay: str) -> str:
+def _value_diff_sql(table: str, keys: tuple[str, ...], column: str, live: str, replay: str) -> str:
+    key_list = ", ".join(keys)
     return (
-        f"SELECT {keys[0]}, {keys[1]}, l.{column}::text AS l_value, r.{column}::text AS r_value, "
+        f"SELECT {key_list}, l.{column}::text AS l_value, r.{column}::text AS r_value, "
         f"count(*) OVER () AS total "
-        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({keys[0]}, {keys[1]}) '
-        f"WHERE l.{column} IS DISTINCT FROM r.{column} ORDER BY {keys[0]}, {keys[1]} LIMIT {SAMPLE_ROWS}"
+        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({key_list}) '
+        f"WHERE l.{column} IS DISTINCT FROM r.{column} ORDER BY {key_list} LIMIT {SAMPLE_ROWS}"
     )
 
 
@@ -260,15 +261,15 @@ async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> li
             )
             samples.append(f"{keys[0]}={row[keys[0]]} {keys[1]}={row[keys[1]]}: {changes}")
         diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
-    value_tables = (
+    value_tables: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("aggregate_states", ("kind", "key"), "state"),
-        ("event_identities", ("source", "id"), "digest"),
+        ("event_identities", ("key",), "digest"),
     )
-    for table, keys, column in value_tables:
-        rows = await conn.fetch(_value_diff_sql(table, keys, column, live, replay))
+    for table, value_keys, column in value_tables:
+        rows = await conn.fetch(_value_diff_sql(table, value_keys, column, live, replay))
         samples = [
-            f"{keys[0]}={row[keys[0]]} {keys[1]}={row[keys[1]]}: "
-            f"live {_short(row['l_value'])} | replay {_short(row['r_value'])}"
+            " ".join(f"{key}={_short(row[key])}" for key in value_keys)
+            + f": live {_short(row['l_value'])} | replay {_short(row['r_value'])}"
             for row in rows
         ]
         diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))

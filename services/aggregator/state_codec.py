@@ -1,9 +1,17 @@
-"""Compact JSON form of aggregate states, as stored in PostgreSQL (pure, no I/O)."""
+"""Compact JSON form of aggregate states, as stored in PostgreSQL (pure, no I/O).
+
+Timestamps are RFC 3339 strings with their offset, written by orjson straight from the datetime
+objects (the same text as `datetime.isoformat`); states are encoded once per change, so this is
+on the aggregator's hot path.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from services.aggregator.domain import (
     AggregateKey,
@@ -23,23 +31,34 @@ from services.aggregator.domain import (
 Json = dict[str, Any]
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat()
-
-
 def _parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _version(version: Version) -> list[str]:
-    return [_ts(version[0]), version[1], version[2]]
+def _version(version: Version) -> list[Any]:
+    return [version[0], version[1], version[2]]
 
 
 def _parse_version(raw: list[str]) -> Version:
     return (_parse_ts(raw[0]), raw[1], raw[2])
 
 
-def encode_state(state: State) -> Json:
+def dump_state(state: State) -> str:
+    """The JSON text stored for `state`."""
+    return orjson.dumps(_encode(state)).decode()
+
+
+def dump_states(states: Mapping[AggregateKey, State]) -> str:
+    """One JSON array of [kind, key, state] for a batch of states (one orjson call)."""
+    return orjson.dumps([[kind, key, _encode(state)] for (kind, key), state in states.items()]).decode()
+
+
+def load_state(key: AggregateKey, text: str | bytes) -> State:
+    """The state of aggregate `key` from its stored JSON text."""
+    return _decode(key, orjson.loads(text))
+
+
+def _encode(state: State) -> Json:
     match state:
         case DossierState():
             return _encode_dossier(state)
@@ -49,11 +68,11 @@ def encode_state(state: State) -> Json:
             return {
                 "unit": state.unit,
                 "code": state.procedure_code,
-                "entries": [[_version(e.version), _ts(e.effective_at), e.service_level] for e in sorted(state.entries)],
+                "entries": [[_version(e.version), e.effective_at, e.service_level] for e in sorted(state.entries)],
             }
 
 
-def decode_state(key: AggregateKey, raw: Json) -> State:
+def _decode(key: AggregateKey, raw: Json) -> State:
     kind = key[0]
     if kind == "dossier":
         return _decode_dossier(raw)
@@ -75,26 +94,26 @@ def _encode_dossier(state: DossierState) -> Json:
             r.unit,
             r.procedure_code,
             r.channel,
-            _ts(r.received_at),
+            r.received_at,
             r.fee_required,
             r.digitization_required,
         ]
     if state.due is not None:
         due = state.due.value
-        out["due"] = [_version(state.due.version), None if due is None else _ts(due)]
+        out["due"] = [_version(state.due.version), None if due is None else due]
     if state.resolved is not None:
         res = state.resolved.value
         out["resolved"] = [
             _version(state.resolved.version),
-            _ts(res.resolved_at),
+            res.resolved_at,
             res.outcome,
             res.result_digitization_required,
         ]
     if state.withdrawn is not None:
-        out["withdrawn"] = [_version(state.withdrawn.version), _ts(state.withdrawn.value)]
+        out["withdrawn"] = [_version(state.withdrawn.version), state.withdrawn.value]
     if state.rating is not None:
         rat = state.rating.value
-        out["rating"] = [_version(state.rating.version), _ts(rat.rated_at), rat.rating]
+        out["rating"] = [_version(state.rating.version), rat.rated_at, rat.rating]
     flags = [name for name in ("components_digitized", "result_digitized", "paid_online") if getattr(state, name)]
     if flags:
         out["flags"] = flags
@@ -139,14 +158,14 @@ def _encode_document(state: DocumentState) -> Json:
             _version(state.registered.version),
             r.unit,
             r.direction,
-            _ts(r.registered_at),
+            r.registered_at,
             r.electronic,
             r.confidential,
         ]
     for name in ("signed_by_organization", "signed_by_leader"):
         signature: Versioned[datetime] | None = getattr(state, name)
         if signature is not None:
-            out[name] = [_version(signature.version), _ts(signature.value)]
+            out[name] = [_version(signature.version), signature.value]
     return out
 
 

@@ -8,19 +8,18 @@ partition, or that fell behind another instance's write, is refused as a whole.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.aggregator.domain import AggregateKey, Contributions, State, aggregate_key
 from services.aggregator.planner import BatchPlan, plan_batch
-from services.aggregator.state_codec import decode_state, encode_state
+from services.aggregator.state_codec import dump_states, load_state
 from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
 from shared.events import Event
 from shared.timezone import local_day
@@ -44,13 +43,18 @@ class PositionConflict(StoreError):
         super().__init__(f"stored positions differ from the batch's start: {conflicts}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IncomingEvent:
     event: Event
     raw: bytes
-    digest: bytes
+    key: bytes  # identity_key of the event's (source, id)
+    digest: bytes  # content_digest of the record
     partition: int
     offset: int
+
+    @classmethod
+    def of(cls, event: Event, raw: bytes, partition: int, offset: int) -> IncomingEvent:
+        return cls(event, raw, identity_key(event.source, event.id), content_digest(raw), partition, offset)
 
 
 @dataclass(frozen=True)
@@ -81,65 +85,106 @@ class BatchResult:
     states_written: int
 
 
-def digest_of(raw: bytes) -> bytes:
-    return hashlib.sha256(raw).digest()
+# Identity keys and digests are 16 bytes (half a SHA-256): collisions are out of reach, rows small.
+HASH_BYTES = 16
+
+
+def identity_key(source: str, ident: str) -> bytes:
+    """The stored key of an event identity; migration 0002 computes the same in SQL."""
+    encoded = source.encode()
+    return hashlib.sha256(len(encoded).to_bytes(4, "big") + encoded + ident.encode()).digest()[:HASH_BYTES]
+
+
+def content_digest(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()[:HASH_BYTES]
+
+
+# Inserts a batch's new identities, sent as one bytea of (key, digest) pairs in key order, and
+# answers the positions of the pairs whose key was stored already (usually none).
+_INSERT_IDENTITIES = f"""
+WITH input AS (
+    SELECT i, substring($1::bytea FROM i * {2 * HASH_BYTES} + 1 FOR {HASH_BYTES}) AS key,
+           substring($1::bytea FROM i * {2 * HASH_BYTES} + {HASH_BYTES + 1} FOR {HASH_BYTES}) AS digest
+    FROM generate_series(0, length($1::bytea) / {2 * HASH_BYTES} - 1) AS i
+), inserted AS (
+    INSERT INTO event_identities (key, digest)
+    SELECT key, digest FROM input ORDER BY i
+    ON CONFLICT DO NOTHING
+    RETURNING key
+)
+SELECT coalesce(array_agg(i ORDER BY i), '{{}}') FROM input WHERE key NOT IN (SELECT key FROM inserted)
+"""
 
 
 def _daily_upsert_sql() -> str:
+    """Upsert of the daily changes sent as one JSON array of sparse rows (absent counters are 0)."""
     cols = ", ".join(ALL_COUNTERS)
-    arrays = ", ".join(f"${i + 3}::text::bigint[]" for i in range(len(ALL_COUNTERS)))
+    values = ", ".join(f"coalesce(r.{c}, 0)" for c in ALL_COUNTERS)
+    types = ", ".join(f"{c} bigint" for c in ALL_COUNTERS)
     updates = ", ".join(f"{c} = daily_counts.{c} + EXCLUDED.{c}" for c in ALL_COUNTERS)
-    return (
-        f"INSERT INTO daily_counts (unit, day, {cols}) "
-        f"SELECT * FROM unnest($1::text[], $2::date[], {arrays}) "
-        f"ON CONFLICT (unit, day) DO UPDATE SET {updates}"
-    )
+    return f"""
+INSERT INTO daily_counts (unit, day, {cols})
+SELECT r.unit, r.day, {values}
+FROM jsonb_to_recordset($1::jsonb) AS r(unit text, day date, {types})
+ORDER BY r.unit, r.day
+ON CONFLICT (unit, day) DO UPDATE SET {updates}
+"""
 
 
 def _level_upsert_sql() -> str:
+    """Upsert of the level changes sent as one JSON array of [unit, counter, instant, change].
+
+    PostgreSQL pivots them into one row per (unit, instant). The entries of a delta are non-zero
+    and distinct, so every row has a change.
+    """
     cols = ", ".join(LEVEL_COUNTERS)
-    arrays = ", ".join(f"${i + 3}::text::bigint[]" for i in range(len(LEVEL_COUNTERS)))
+    sums = ", ".join(f"coalesce(sum(value) FILTER (WHERE counter = '{c}'), 0)" for c in LEVEL_COUNTERS)
     updates = ", ".join(f"{c} = level_changes.{c} + EXCLUDED.{c}" for c in LEVEL_COUNTERS)
-    return (
-        f"INSERT INTO level_changes (unit, at, {cols}) "
-        f"SELECT * FROM unnest($1::text[], $2::timestamptz[], {arrays}) "
-        f"ON CONFLICT (unit, at) DO UPDATE SET {updates}"
-    )
+    return f"""
+WITH changes AS (
+    SELECT e->>0 AS unit, (e->>2)::timestamptz AS at, e->>1 AS counter, (e->>3)::bigint AS value
+    FROM jsonb_array_elements($1::jsonb) AS e
+)
+INSERT INTO level_changes (unit, at, {cols})
+SELECT unit, at, {sums} FROM changes GROUP BY unit, at ORDER BY unit, at
+ON CONFLICT (unit, at) DO UPDATE SET {updates}
+"""
 
 
 _DAILY_UPSERT = _daily_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
-_DAILY_INDEX = {name: i for i, name in enumerate(ALL_COUNTERS)}
-_LEVEL_INDEX = {name: i for i, name in enumerate(LEVEL_COUNTERS)}
+
+# The changed states, sent as one JSON array of [kind, key, state]; written in key order so that
+# concurrent writers take row locks in one order.
+_STATES_UPSERT = """
+INSERT INTO aggregate_states (kind, key, state)
+SELECT e->>0, e->>1, e->2 FROM jsonb_array_elements($1::jsonb) AS e ORDER BY 1, 2
+ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state
+"""
 
 
-def _pivot_daily(delta: Contributions) -> list[tuple[str, date, list[int]]]:
-    """Wide rows (unit, day, one value per counter), sorted so concurrent writers lock in one order."""
-    rows: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0] * len(ALL_COUNTERS))
-    for (unit, counter, day), value in delta.daily.items():
-        rows[(unit, day)][_DAILY_INDEX[counter]] += value
-    for (unit, counter, at), value in delta.levels.items():
-        rows[(unit, local_day(at))][_DAILY_INDEX[counter]] += value
-    return [(unit, day, values) for (unit, day), values in sorted(rows.items()) if any(values)]
+def daily_rows(delta: Contributions) -> list[dict[str, Any]]:
+    """The daily_counts changes of a delta as sparse rows, one per unit and local day.
 
-
-def _pivot_levels(delta: Contributions) -> list[tuple[str, datetime, list[int]]]:
-    rows: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0] * len(LEVEL_COUNTERS))
-    for (unit, counter, at), value in delta.levels.items():
-        rows[(unit, at)][_LEVEL_INDEX[counter]] += value
-    return [(unit, at, values) for (unit, at), values in sorted(rows.items()) if any(values)]
-
-
-def _columns(rows: Sequence[tuple[str, object, list[int]]], width: int) -> list[Any]:
-    """Column arrays for unnest; counter columns as array literals (`{1,0,-1}`), cast to bigint[] in SQL.
-
-    asyncpg encodes a Python list element by element with abstract-class checks (about 0.3 µs per
-    value, and a batch sends width x rows of them); a literal is one string, parsed by PostgreSQL.
+    A row holds only the counters that change (level changes count on their local day); rows
+    whose changes cancel out are left out.
     """
-    units = [r[0] for r in rows]
-    keys = [r[1] for r in rows]
-    values = ["{" + ",".join([str(r[2][i]) for r in rows]) + "}" for i in range(width)]
-    return [units, keys, *values]
+    rows: dict[tuple[str, date], dict[str, Any]] = {}
+    for (unit, counter, day), value in delta.daily.items():
+        row = rows.get((unit, day))
+        if row is None:
+            row = rows[(unit, day)] = {"unit": unit, "day": day}
+        row[counter] = row.get(counter, 0) + value
+    for (unit, counter, at), value in delta.levels.items():
+        day = local_day(at)
+        row = rows.get((unit, day))
+        if row is None:
+            row = rows[(unit, day)] = {"unit": unit, "day": day}
+        row[counter] = row.get(counter, 0) + value
+    return [row for row in rows.values() if any(value for name, value in row.items() if name in _COUNTER_NAMES)]
+
+
+_COUNTER_NAMES = frozenset(ALL_COUNTERS)
 
 
 # Driver errors that mean "the database cannot be reached or ended our session": retriable.
@@ -221,13 +266,13 @@ class AggregatorStore:
         self, conn: Connection, events: list[IncomingEvent]
     ) -> tuple[list[IncomingEvent], int, list[DeadLetter]]:
         """Split events into first sightings, duplicates (counted) and identity conflicts."""
-        first: dict[tuple[str, str], IncomingEvent] = {}
+        first: dict[bytes, IncomingEvent] = {}
         duplicates = 0
         conflicts: list[DeadLetter] = []
         for item in events:
-            seen = first.get(item.event.identity)
+            seen = first.get(item.key)
             if seen is None:
-                first[item.event.identity] = item
+                first[item.key] = item
             elif seen.digest == item.digest:
                 duplicates += 1
             else:
@@ -235,33 +280,20 @@ class AggregatorStore:
         if not first:
             return [], duplicates, conflicts
         ordered = sorted(first)  # one lock order for concurrent writers
-        sources = [ident[0] for ident in ordered]
-        ids = [ident[1] for ident in ordered]
-        digests = [first[ident].digest for ident in ordered]
-        inserted = await conn.fetch(
-            "INSERT INTO event_identities (source, id, digest) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) "
-            "ON CONFLICT DO NOTHING RETURNING source, id",
-            sources,
-            ids,
-            digests,
-        )
-        new = {(r["source"], r["id"]) for r in inserted}
-        known = [ident for ident in first if ident not in new]
+        pairs = b"".join([key + first[key].digest for key in ordered])
+        known_positions: list[int] = await conn.fetchval(_INSERT_IDENTITIES, pairs)
+        known = {ordered[i] for i in known_positions}
         if known:
             rows = await conn.fetch(
-                "SELECT e.source, e.id, e.digest FROM event_identities e "
-                "JOIN unnest($1::text[], $2::text[]) AS k(source, id) USING (source, id)",
-                [k[0] for k in known],
-                [k[1] for k in known],
+                "SELECT key, digest FROM event_identities WHERE key = ANY($1::bytea[])", list(known)
             )
-            stored = {(r["source"], r["id"]): bytes(r["digest"]) for r in rows}
-            for ident in known:
-                if stored.get(ident) == first[ident].digest:
+            stored = {bytes(r["key"]): bytes(r["digest"]) for r in rows}
+            for key in known:
+                if stored.get(key) == first[key].digest:
                     duplicates += 1
                 else:
-                    conflicts.append(_conflict_letter(first[ident]))
-        fresh = [item for ident, item in first.items() if ident in new]
+                    conflicts.append(_conflict_letter(first[key]))
+        fresh = [item for key, item in first.items() if key not in known]
         return fresh, duplicates, conflicts
 
     async def _plan(self, conn: Connection, fresh: list[IncomingEvent]) -> BatchPlan:
@@ -276,27 +308,18 @@ class AggregatorStore:
             )
             for r in rows:
                 key: AggregateKey = (r["kind"], r["key"])
-                prior[key] = decode_state(key, json.loads(r["state"]))
+                prior[key] = load_state(key, r["state"])
         return plan_batch((item.event for item in fresh), prior)
 
     async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:
         if plan.states:
-            items = sorted(plan.states.items())
-            await conn.execute(
-                "INSERT INTO aggregate_states (kind, key, state) "
-                "SELECT kind, key, state::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
-                "AS t(kind, key, state) "
-                "ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state",
-                [k[0] for k, _ in items],
-                [k[1] for k, _ in items],
-                [json.dumps(encode_state(state), separators=(",", ":")) for _, state in items],
-            )
-        daily = _pivot_daily(plan.delta)
+            await conn.execute(_STATES_UPSERT, dump_states(plan.states))
+        daily = daily_rows(plan.delta)
         if daily:
-            await conn.execute(_DAILY_UPSERT, *_columns(daily, len(ALL_COUNTERS)))
-        levels = _pivot_levels(plan.delta)
-        if levels:
-            await conn.execute(_LEVEL_UPSERT, *_columns(levels, len(LEVEL_COUNTERS)))
+            await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
+        if plan.delta.levels:
+            levels = [(unit, counter, at, value) for (unit, counter, at), value in plan.delta.levels.items()]
+            await conn.execute(_LEVEL_UPSERT, orjson.dumps(levels).decode())
 
     async def _advance_positions(self, conn: Connection, batch: Batch) -> None:
         partitions = sorted(batch.ranges)

@@ -274,7 +274,9 @@ async def test_replay_finds_no_differences_and_figures_equal_the_reference(db_sc
     conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": db_schema})
     try:
         await conn.execute("UPDATE daily_counts SET received = received + 1 WHERE unit = $1", "u-a")
-        await conn.execute("DELETE FROM event_identities WHERE id = (SELECT min(id) FROM event_identities)")
+        await conn.execute(
+            "DELETE FROM event_identities WHERE key = (SELECT key FROM event_identities ORDER BY key LIMIT 1)"
+        )
         await conn.execute(
             "UPDATE aggregate_states SET state = '{}'::jsonb WHERE (kind, key) = "
             "(SELECT kind, key FROM aggregate_states WHERE kind = 'document' ORDER BY key LIMIT 1)"

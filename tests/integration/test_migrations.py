@@ -1,0 +1,80 @@
+"""Migration 0002 turns stored (source, id) identities into the keys the aggregator computes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from importlib import resources
+
+import asyncpg
+import pytest
+
+from services.aggregator.migrate import apply_migrations
+from services.aggregator.store import AggregatorStore, Batch, DeadLetter, IncomingEvent, content_digest, identity_key
+from shared.events import decode_event
+from tests.conftest import DATABASE_URL
+from tests.factories import received
+
+pytestmark = pytest.mark.integration
+
+
+def _sql(name: str) -> str:
+    return resources.files("services.aggregator").joinpath("migrations", name).read_text()
+
+
+async def _schema_at_0001(conn: asyncpg.Connection, schema: str) -> None:
+    """A schema as the first release left it: only migration 0001 applied."""
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.execute(f'SET search_path TO "{schema}"')
+    await conn.execute(
+        "CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    await conn.execute(_sql("0001_initial.sql"))
+    await conn.execute("INSERT INTO schema_migrations (version) VALUES ('0001')")
+
+
+async def test_identities_stored_before_0002_still_recognise_duplicates_and_conflicts(db_schema: str) -> None:
+    # Sources and ids with non-ASCII text: the key is over UTF-8 bytes in both languages.
+    events = [
+        received("mg-1", source="urn:vn:bắc-ninh:một-cửa", id_="hồ-sơ/1"),
+        received("mg-2", source="urn:vn:test:motcua", id_="a"),
+        received("mg-3", source="urn:vn:test:motcu", id_="aa"),  # same bytes as the previous if concatenated
+    ]
+    raws = [json.dumps(event, ensure_ascii=False).encode() for event in events]
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await _schema_at_0001(conn, db_schema)
+        await conn.executemany(
+            "INSERT INTO event_identities (source, id, digest) VALUES ($1, $2, $3)",
+            [(e["source"], e["id"], hashlib.sha256(raw).digest()) for e, raw in zip(events, raws, strict=True)],
+        )
+        assert await apply_migrations(conn, db_schema) == ["0002"]
+        rows = await conn.fetch("SELECT key, digest FROM event_identities")
+    finally:
+        await conn.close()
+    expected = {identity_key(e["source"], e["id"]): content_digest(raw) for e, raw in zip(events, raws, strict=True)}
+    assert {bytes(r["key"]): bytes(r["digest"]) for r in rows} == expected
+    assert len(expected) == 3
+
+    # The aggregator, on the migrated table: a resend is a duplicate, a changed resend a conflict.
+    changed = {**events[1], "data": {**events[1]["data"], "channel": "direct"}}
+    incoming = [raws[0], json.dumps(changed).encode()]
+    batch = Batch(topic="events", ranges={0: (None, 2)})
+    batch.events = [IncomingEvent.of(decode_event(raw), raw, 0, offset) for offset, raw in enumerate(incoming)]
+    published: list[DeadLetter] = []
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        published.extend(letters)
+
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=1, server_settings={"search_path": db_schema})
+    try:
+        result = await AggregatorStore(pool, db_schema).apply_batch(batch, publish)
+        assert (result.applied, result.duplicates) == (0, 1)
+        assert [letter.offset for letter in published] == [1]
+        assert "identity conflict" in published[0].reason
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM event_identities") == 3
+            assert await conn.fetchval("SELECT count(*) FROM aggregate_states") == 0
+    finally:
+        await pool.close()
