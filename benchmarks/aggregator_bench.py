@@ -446,7 +446,7 @@ async def run_in_process(
     """The consumer loop in this process with timers around its phases (monkeypatched wrappers)."""
     timer = PhaseTimer()
     patches = [
-        (consumer_module, "decode_poll", timer.coro("decode", consumer_module.decode_poll)),
+        (consumer_module, "build_batch", timer.sync("decode", consumer_module.build_batch)),
         (store_module, "plan_batch", timer.sync("plan", store_module.plan_batch)),
         (store_module, "dump_states", timer.sync("encode_state", store_module.dump_states)),
         (store_module, "load_state", timer.sync("decode_state", store_module.load_state)),

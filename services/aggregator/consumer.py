@@ -8,13 +8,10 @@ once whatever crashes or rebalances happen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import gc
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -43,73 +40,34 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
-Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-
-# Records decoded between two yields to the event loop while the previous batch is being written.
-DECODE_CHUNK = 500
-
-
-@dataclass
-class Poll:
-    """The records of one poll, decoded (an event, or a dead letter for a record that is not one)."""
-
-    records: Records
-    decoded: dict[TopicPartition, list[IncomingEvent | DeadLetter]]
-
-
-def decode_record(partition: int, record: ConsumerRecord[bytes, bytes]) -> IncomingEvent | DeadLetter:
-    raw = record.value
-    if raw is None:
-        return DeadLetter(partition, record.offset, record.key, raw, "record has no value")
-    try:
-        event = decode_event(raw)
-    except ValidationError as exc:
-        return DeadLetter(partition, record.offset, record.key, raw, f"not a valid event: {exc}"[:2000])
-    return IncomingEvent.of(event, raw, partition, record.offset)
-
-
-async def decode_poll(records: Records) -> Poll:
-    """Decode a poll's records, yielding to the event loop every DECODE_CHUNK records.
-
-    The consumer decodes the next poll while the current batch's statements run in PostgreSQL;
-    the yields let the batch's coroutine go on as soon as each answer arrives.
-    """
-    decoded: dict[TopicPartition, list[IncomingEvent | DeadLetter]] = {}
-    budget = DECODE_CHUNK
-    for tp, partition_records in records.items():
-        items = decoded[tp] = []
-        for record in partition_records:
-            items.append(decode_record(tp.partition, record))
-            budget -= 1
-            if not budget:
-                budget = DECODE_CHUNK
-                await asyncio.sleep(0)
-    return Poll(records, decoded)
-
-
-def build_batch(topic: str, poll: Poll, positions: dict[int, int | None]) -> Batch:
-    """The batch of a decoded poll; records before a partition's position are stale, dropped."""
+def build_batch(
+    topic: str,
+    records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    positions: dict[int, int | None],
+) -> Batch:
+    """Decode the records of one poll; records before a partition's position are stale, dropped."""
     batch = Batch(topic=topic)
-    for tp, items in poll.decoded.items():
-        if tp not in poll.records:  # held back
-            continue
+    for tp, partition_records in records.items():
         start = positions[tp.partition]
-        fresh = items if start is None else [item for item in items if item.offset >= start]
+        fresh = [r for r in partition_records if start is None or r.offset >= start]
         if not fresh:
             continue
         batch.ranges[tp.partition] = (start, fresh[-1].offset + 1)
-        for item in fresh:
-            if isinstance(item, IncomingEvent):
-                batch.events.append(item)
-            else:
-                batch.undecodable.append(item)
+        for record in fresh:
+            raw = record.value
+            if raw is None:
+                batch.undecodable.append(
+                    DeadLetter(tp.partition, record.offset, record.key, raw, "record has no value")
+                )
+                continue
+            try:
+                event = decode_event(raw)
+            except ValidationError as exc:
+                reason = f"not a valid event: {exc}"[:2000]
+                batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
+                continue
+            batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))
     return batch
-
-
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    REFUSED = "refused"  # another instance wrote these partitions: resync, go on at once
-    FAILED = "failed"  # retriable failure: resync, go on after a pause
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -184,62 +142,42 @@ class EventConsumer:
         await self._consumer.start()
         self.running = True
         backoff = self._settings.retry_initial_seconds
-        next_poll: asyncio.Task[Poll] | None = None
         try:
             while not self._stopping.is_set():
                 try:
-                    poll = await (next_poll if next_poll is not None else self._poll())
+                    records = await self._consumer.getmany(
+                        timeout_ms=self._settings.poll_timeout_ms,
+                        max_records=self._settings.max_batch_records,
+                    )
                 except KafkaError as exc:  # the client reconnects by itself; wait and poll again
                     log.warning("poll failed: %s", exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._settings.retry_max_seconds)
                     continue
-                finally:
-                    next_poll = None
-                if not poll.records:
+                if not records:
                     continue
-                unknown = [tp for tp in poll.records if tp.partition not in self._positions]
+                unknown = [tp for tp in records if tp.partition not in self._positions]
                 if unknown:
                     # Their records came before their positions were known: dropped, fetched again
                     # from the stored positions. The other partitions' records are applied now: the
                     # consumer has moved past them, so dropping them would skip them for good.
                     await self.sync_positions(unknown)
-                    self._refetch_unpositioned(poll.records)
-                    poll.records = {
+                    self._refetch_unpositioned(records)
+                    records = {
                         tp: batch
-                        for tp, batch in poll.records.items()
+                        for tp, batch in records.items()
                         if tp not in unknown and tp.partition in self._positions
                     }
-                    if not poll.records:
+                    if not records:
                         continue
-                # Before the next fetch starts: it must come from the positions after any seek.
-                poll.records = self._hold_back_gaps(poll.records)
-                # Fetch and decode the next poll while this batch is written.
-                next_poll = asyncio.create_task(self._poll())
-                outcome = await self._apply(poll)
-                if outcome is Outcome.APPLIED:
+                if await self._apply(records):
                     backoff = self._settings.retry_initial_seconds
-                    continue
-                # The next poll was fetched from positions that are no longer right: drop it
-                # before seeking back.
-                await _discard(next_poll)
-                next_poll = None
-                await self._resync(poll.records)
-                if outcome is Outcome.FAILED:
+                else:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._settings.retry_max_seconds)
         finally:
             self.running = False
-            if next_poll is not None:
-                await _discard(next_poll)
             await self._consumer.stop()
-
-    async def _poll(self) -> Poll:
-        records = await self._consumer.getmany(
-            timeout_ms=self._settings.poll_timeout_ms,
-            max_records=self._settings.max_batch_records,
-        )
-        return await decode_poll(records)
 
     def _hold_back_gaps(
         self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -287,28 +225,32 @@ class EventConsumer:
         await self.sync_positions(list(self._consumer.assignment()))
         self._refetch_unpositioned(records)
 
-    async def _apply(self, poll: Poll) -> Outcome:
-        """Apply one poll's records; the caller seeks back unless they were applied."""
+    async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> bool:
+        """Apply one poll's records; on failure seek back so they are fetched again."""
         started = time.perf_counter()
-        batch = build_batch(self._topic, poll, self._positions)
+        records = self._hold_back_gaps(records)
+        batch = build_batch(self._topic, records, self._positions)
         if not batch.ranges:
-            return Outcome.APPLIED
+            return True
         try:
             result = await self._store.apply_batch(batch, self._publish_dead_letters)
         except PositionConflict as exc:
             # Another instance wrote these partitions since we last synced: our view is stale.
             telemetry.BATCHES.labels(outcome="refused").inc()
             log.warning("batch refused: %s", exc)
-            return Outcome.REFUSED
+            await self._resync(records)
+            return True
         except (StoreError, KafkaError) as exc:
             telemetry.BATCHES.labels(outcome="failed").inc()
             log.warning("batch failed, will retry: %s", exc)
-            return Outcome.FAILED
+            await self._resync(records)
+            return False
         except Exception:
             # Unforeseen: keep the batch (seek back) and retry after a pause rather than stop.
             telemetry.BATCHES.labels(outcome="failed").inc()
             log.exception("batch failed unexpectedly, will retry")
-            return Outcome.FAILED
+            await self._resync(records)
+            return False
         for partition, (_start, next_offset) in batch.ranges.items():
             self._positions[partition] = next_offset
         telemetry.BATCHES.labels(outcome="applied").inc()
@@ -317,7 +259,7 @@ class EventConsumer:
         telemetry.DEAD_LETTERS.inc(len(result.dead_letters))
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
         telemetry.LAST_APPLIED.set_to_current_time()
-        return Outcome.APPLIED
+        return True
 
     async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         futures = [
@@ -338,9 +280,3 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
-
-
-async def _discard(task: asyncio.Task[Poll]) -> None:
-    """Wait for a prefetched poll and drop it (its records are fetched again after the seek)."""
-    with contextlib.suppress(KafkaError, asyncio.CancelledError):
-        await task

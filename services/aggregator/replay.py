@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.consumer import build_batch, decode_poll
+from services.aggregator.consumer import build_batch
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, DeadLetter
 from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
@@ -205,7 +205,7 @@ class TopicReplayer:
                     self._consumer.pause(tp)
 
     async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        batch = build_batch(self._topic, await decode_poll(records), self._positions)
+        batch = build_batch(self._topic, records, self._positions)
         if not batch.ranges:
             return
         result = await self._store.apply_batch(batch, self._publisher)
