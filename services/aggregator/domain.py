@@ -1,7 +1,8 @@
 """The pure core of the aggregator: event + prior state -> new state -> counter contributions.
 
-No I/O here. Every state is a join-semilattice: `apply` keeps, for each fact, the value of the
-event with the greatest version (time, then id, then source), and sets one-way flags. So the final
+No I/O here. States and their parts are immutable named tuples, cheap to build (the aggregator
+builds a few per event). Every state is a join-semilattice: `apply` keeps, for each fact, the
+value of the event with the greatest version (time, then id, then source), and sets one-way flags. So the final
 state depends only on the set of events, never on their order or repetition, and the counters a
 state contributes are a function of the state alone. The aggregator writes
 `contributions(new) - contributions(old)`: a duplicate yields zero, a correction its difference.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from shared.events import (
     DocumentRegistered,
@@ -44,8 +45,7 @@ def version_of(event: Event) -> Version:
     return (event.time.astimezone(UTC), event.id, event.source)
 
 
-@dataclass(frozen=True, slots=True)
-class Versioned(Generic[T]):
+class Versioned(NamedTuple, Generic[T]):
     version: Version
     value: T
 
@@ -59,8 +59,7 @@ def latest(current: Versioned[T] | None, candidate: Versioned[T]) -> Versioned[T
 # --- dossiers -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedFacts:
+class ReceivedFacts(NamedTuple):
     unit: str
     procedure_code: str
     channel: Literal["online", "direct", "postal"]
@@ -69,21 +68,18 @@ class ReceivedFacts:
     digitization_required: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedFacts:
+class ResolvedFacts(NamedTuple):
     resolved_at: datetime
     outcome: Literal["approved", "rejected"]
     result_digitization_required: bool
 
 
-@dataclass(frozen=True, slots=True)
-class RatingFacts:
+class RatingFacts(NamedTuple):
     rated_at: datetime
     rating: Literal["very_satisfied", "satisfied", "dissatisfied"]
 
 
-@dataclass(frozen=True, slots=True)
-class DossierState:
+class DossierState(NamedTuple):
     received: Versioned[ReceivedFacts] | None = None
     due: Versioned[datetime | None] | None = None
     resolved: Versioned[ResolvedFacts] | None = None
@@ -97,8 +93,7 @@ class DossierState:
 # --- documents ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RegisteredFacts:
+class RegisteredFacts(NamedTuple):
     unit: str
     direction: Literal["incoming", "outgoing"]
     registered_at: datetime
@@ -106,8 +101,7 @@ class RegisteredFacts:
     confidential: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentState:
+class DocumentState(NamedTuple):
     registered: Versioned[RegisteredFacts] | None = None
     signed_by_organization: Versioned[datetime] | None = None
     signed_by_leader: Versioned[datetime] | None = None
@@ -118,8 +112,7 @@ class DocumentState:
 ServiceLevel = Literal["info", "partial_online", "full_online"]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class CatalogueEntry:
+class CatalogueEntry(NamedTuple):
     """One published/unpublished event of a procedure: in force from `effective_at` on."""
 
     version: Version
@@ -127,8 +120,7 @@ class CatalogueEntry:
     service_level: ServiceLevel | None  # None: unpublished
 
 
-@dataclass(frozen=True, slots=True)
-class ProcedureState:
+class ProcedureState(NamedTuple):
     unit: str
     procedure_code: str
     entries: frozenset[CatalogueEntry] = frozenset()
@@ -491,12 +483,13 @@ def _add_interval(
     levels: dict[LevelKey, int], sign: int, unit: str, counter: str, start: datetime, end: datetime | None
 ) -> None:
     """+sign from `start` (inclusive) until `end` (exclusive); nothing if the interval is empty."""
+    # Aware datetimes compare and hash by instant, so keys need no conversion to one offset.
     if end is not None and end <= start:
         return
-    key = (unit, counter, start.astimezone(UTC))
+    key = (unit, counter, start)
     levels[key] = levels.get(key, 0) + sign
     if end is not None:
-        key = (unit, counter, end.astimezone(UTC))
+        key = (unit, counter, end)
         levels[key] = levels.get(key, 0) - sign
 
 
