@@ -15,6 +15,9 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     # about 13k events/s at 5,000 per batch, 15k at 20,000); getmany returns at once with fewer
     # records when fewer are waiting, so this only matters with a backlog.
     max_batch_records: int = Field(default=20_000, ge=1)
+    # A poll's partitions are applied in this many concurrent transactions (lanes), so that one
+    # lane's Python work overlaps another's wait for PostgreSQL.
+    apply_lanes: int = Field(default=4, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # Short enough that a dead instance's partitions move within seconds.
     session_timeout_ms: int = Field(default=10_000, ge=1000)
@@ -22,7 +25,7 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     # Back-off after a retriable database failure, doubled up to the maximum.
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 5.0
-    db_pool_size: int = Field(default=4, ge=1)
+    db_pool_size: int = Field(default=6, ge=1)  # a connection per lane, and two for positions and readiness
     # PostgreSQL ends a transaction left idle this long (an instance paused mid-batch), releasing
     # its locks so the partition's new owner can go on; the paused instance's commit then fails.
     db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=1000)

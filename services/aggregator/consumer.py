@@ -8,6 +8,7 @@ once whatever crashes or rebalances happen.
 from __future__ import annotations
 
 import asyncio
+import enum
 import gc
 import logging
 import time
@@ -40,9 +41,12 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
+Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
 def build_batch(
     topic: str,
-    records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    records: Records,
     positions: dict[int, int | None],
 ) -> Batch:
     """Decode the records of one poll; records before a partition's position are stale, dropped."""
@@ -68,6 +72,23 @@ def build_batch(
                 continue
             batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))
     return batch
+
+
+def split_into_lanes(records: Records, lanes: int) -> list[Records]:
+    """Share a poll's partitions among at most `lanes` lanes, balancing their record counts."""
+    loads = [0] * lanes
+    split: list[Records] = [{} for _ in range(lanes)]
+    for tp, partition_records in sorted(records.items(), key=lambda item: (-len(item[1]), item[0].partition)):
+        lightest = loads.index(min(loads))
+        split[lightest][tp] = partition_records
+        loads[lightest] += len(partition_records)
+    return [lane for lane in split if lane]
+
+
+class LaneOutcome(enum.Enum):
+    APPLIED = "applied"
+    REFUSED = "refused"  # another instance wrote these partitions: resync and go on at once
+    FAILED = "failed"  # a retriable failure: resync and go on after a pause
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -179,9 +200,7 @@ class EventConsumer:
             self.running = False
             await self._consumer.stop()
 
-    def _hold_back_gaps(
-        self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    def _hold_back_gaps(self, records: Records) -> Records:
         """Refetch a partition whose records start after its stored position.
 
         The position check in the store proves no other instance wrote in between, not that the
@@ -209,7 +228,7 @@ class EventConsumer:
             kept[tp] = partition_records
         return kept
 
-    def _refetch_unpositioned(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    def _refetch_unpositioned(self, records: Records) -> None:
         """Seek back to the records in hand of partitions whose stored position could not be loaded.
 
         Without this, records dropped while the database is away would only be fetched again once
@@ -220,37 +239,47 @@ class EventConsumer:
             if tp.partition not in self._positions and tp in assigned and partition_records:
                 self._consumer.seek(tp, partition_records[0].offset)
 
-    async def _resync(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def _resync(self, records: Records) -> None:
         """After a refused or failed batch: back to the stored positions, or to the records in hand."""
         await self.sync_positions(list(self._consumer.assignment()))
         self._refetch_unpositioned(records)
 
-    async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> bool:
-        """Apply one poll's records; on failure seek back so they are fetched again."""
-        started = time.perf_counter()
+    async def _apply(self, records: Records) -> bool:
+        """Apply one poll's records in lanes; on a failure seek back so they are fetched again.
+
+        Each lane is a transaction of its own over its own partitions, so the lanes run at once:
+        while one waits for PostgreSQL, another decodes and plans. Returns False when a lane
+        failed and the caller should pause before polling again.
+        """
         records = self._hold_back_gaps(records)
+        lanes = split_into_lanes(records, self._settings.apply_lanes)
+        outcomes = await asyncio.gather(*(self._apply_lane(lane) for lane in lanes))
+        if all(outcome is LaneOutcome.APPLIED for outcome in outcomes):
+            return True
+        await self._resync(records)
+        return LaneOutcome.FAILED not in outcomes
+
+    async def _apply_lane(self, records: Records) -> LaneOutcome:
+        started = time.perf_counter()
         batch = build_batch(self._topic, records, self._positions)
         if not batch.ranges:
-            return True
+            return LaneOutcome.APPLIED
         try:
             result = await self._store.apply_batch(batch, self._publish_dead_letters)
         except PositionConflict as exc:
             # Another instance wrote these partitions since we last synced: our view is stale.
             telemetry.BATCHES.labels(outcome="refused").inc()
             log.warning("batch refused: %s", exc)
-            await self._resync(records)
-            return True
+            return LaneOutcome.REFUSED
         except (StoreError, KafkaError) as exc:
             telemetry.BATCHES.labels(outcome="failed").inc()
             log.warning("batch failed, will retry: %s", exc)
-            await self._resync(records)
-            return False
+            return LaneOutcome.FAILED
         except Exception:
             # Unforeseen: keep the batch (seek back) and retry after a pause rather than stop.
             telemetry.BATCHES.labels(outcome="failed").inc()
             log.exception("batch failed unexpectedly, will retry")
-            await self._resync(records)
-            return False
+            return LaneOutcome.FAILED
         for partition, (_start, next_offset) in batch.ranges.items():
             self._positions[partition] = next_offset
         telemetry.BATCHES.labels(outcome="applied").inc()
@@ -259,7 +288,7 @@ class EventConsumer:
         telemetry.DEAD_LETTERS.inc(len(result.dead_letters))
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
         telemetry.LAST_APPLIED.set_to_current_time()
-        return True
+        return LaneOutcome.APPLIED
 
     async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         futures = [
