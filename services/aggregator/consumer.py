@@ -49,7 +49,11 @@ def build_batch(
     records: Records,
     positions: dict[int, int | None],
 ) -> Batch:
-    """Decode the records of one poll; records before a partition's position are stale, dropped."""
+    """Decode the records of one poll; records before a partition's position are stale, dropped.
+
+    Records that are not events, or not keyed by their subject (as the intake keys them), are
+    dead letters.
+    """
     batch = Batch(topic=topic)
     for tp, partition_records in records.items():
         start = positions[tp.partition]
@@ -68,6 +72,12 @@ def build_batch(
                 event = decode_event(raw)
             except ValidationError as exc:
                 reason = f"not a valid event: {exc}"[:2000]
+                batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
+                continue
+            if record.key != event.subject.encode():
+                # Keyed by subject, all events of an aggregate share a partition: lanes and
+                # instances, which own partitions, then never write one state concurrently.
+                reason = f"record key {record.key!r} is not the event's subject {event.subject!r}"[:2000]
                 batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
                 continue
             batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))

@@ -35,7 +35,7 @@ async def dead_letters(topic: str) -> list[tuple[bytes | None, dict[str, bytes]]
         await consumer.stop()
 
 
-async def test_garbage_and_identity_conflicts_are_dead_lettered(db_schema: str) -> None:
+async def test_garbage_identity_conflicts_and_misrouted_events_are_dead_lettered(db_schema: str) -> None:
     topic, dlq = unique("events"), unique("dlq")
     await ensure_topics(KAFKA, {topic: 1, dlq: 1})
     original = received("dl-1")
@@ -47,6 +47,7 @@ async def test_garbage_and_identity_conflicts_are_dead_lettered(db_schema: str) 
         json.dumps(original).encode(),  # an exact resend: a duplicate, not a dead letter
         json.dumps(conflicting).encode(),  # same source and id, other content
         json.dumps(resolved("dl-1")).encode(),
+        json.dumps(received("dl-2")).encode(),  # sent with key dl-1: not keyed by its subject
     ]
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
     await producer.start()
@@ -74,18 +75,22 @@ async def test_garbage_and_identity_conflicts_are_dead_lettered(db_schema: str) 
             )
     assert dict(row) == {"received": 1, "online": 1, "resolved": 1}
 
-    letters = await eventually(lambda: _three(dlq), what="three dead letters")
+    letters = await eventually(lambda: _four(dlq), what="four dead letters")
+    # In record order (within a batch the store's identity conflicts follow the decoding failures).
+    letters.sort(key=lambda letter: int(letter[1][DEAD_LETTER_ORIGIN_HEADER].decode().rsplit("/", 1)[1]))
     reasons = [headers[DEAD_LETTER_REASON_HEADER].decode() for _, headers in letters]
-    assert [value for value, _ in letters] == [records[0], records[1], records[4]]
+    assert [value for value, _ in letters] == [records[0], records[1], records[4], records[6]]
     assert "not a valid event" in reasons[0] and "not a valid event" in reasons[1]
     assert "identity conflict" in reasons[2]
+    assert "is not the event's subject 'dl-2'" in reasons[3]
     assert [headers[DEAD_LETTER_ORIGIN_HEADER].decode() for _, headers in letters] == [
         f"{topic}/0/0",
         f"{topic}/0/1",
         f"{topic}/0/4",
+        f"{topic}/0/6",
     ]
 
 
-async def _three(dlq: str) -> list[tuple[bytes | None, dict[str, bytes]]] | None:
+async def _four(dlq: str) -> list[tuple[bytes | None, dict[str, bytes]]] | None:
     letters = await dead_letters(dlq)
-    return letters if len(letters) >= 3 else None
+    return letters if len(letters) >= 4 else None

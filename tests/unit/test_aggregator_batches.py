@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from services.aggregator.consumer import Records, build_batch, split_into_lanes
 from services.aggregator.domain import Contributions
-from services.aggregator.store import DeadLetter, daily_rows
+from services.aggregator.store import daily_rows
 from tests.factories import received
 
 
@@ -50,16 +50,23 @@ def test_lanes_are_balanced_by_records() -> None:
     assert loads == [110, 110]  # 100 + 10 and 60 + 50
 
 
-def test_a_batch_starts_at_the_stored_position_and_dead_letters_undecodable_records() -> None:
+def test_a_batch_starts_at_the_stored_position_and_dead_letters_records_that_are_not_keyed_events() -> None:
     records = _records({0: 3, 1: 2})
     event = json.dumps(received("lane-1")).encode()
+    values = {(0, 0): event, (0, 1): event, (0, 2): event, (1, 0): event, (1, 1): b"not json"}
+    keys = {(0, 2): b"lane-2"}  # not the subject
     for tp, partition_records in records.items():
-        records[tp] = [replace(r, value=event if r.offset != 1 else b"not json") for r in partition_records]
-    batch = build_batch("events", records, {0: 2, 1: None})
-    assert batch.ranges == {0: (2, 3), 1: (None, 2)}
-    assert [(item.partition, item.offset) for item in batch.events] == [(0, 2), (1, 0)]
-    assert [(letter.partition, letter.offset) for letter in batch.undecodable] == [(1, 1)]
-    assert isinstance(batch.undecodable[0], DeadLetter) and "not a valid event" in batch.undecodable[0].reason
+        records[tp] = [
+            replace(r, value=values[(tp.partition, r.offset)], key=keys.get((tp.partition, r.offset), b"lane-1"))
+            for r in partition_records
+        ]
+    batch = build_batch("events", records, {0: 1, 1: None})
+    assert batch.ranges == {0: (1, 3), 1: (None, 2)}
+    assert [(item.partition, item.offset) for item in batch.events] == [(0, 1), (1, 0)]
+    letters = {(letter.partition, letter.offset): letter.reason for letter in batch.undecodable}
+    assert set(letters) == {(0, 2), (1, 1)}
+    assert "not the event's subject 'lane-1'" in letters[(0, 2)]
+    assert "not a valid event" in letters[(1, 1)]
 
 
 def test_daily_rows_put_level_changes_on_their_local_day_and_drop_rows_that_cancel() -> None:
