@@ -11,10 +11,11 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     consumer_group: str = "tthc-aggregator"
     port: int = Field(default=8003, validation_alias="AGGREGATOR_PORT")
     bind_host: str = "127.0.0.1"
-    # Larger batches amortize the per-transaction cost (benchmarks/aggregator_bench.py, 2 cores:
-    # about 13k events/s at 5,000 per batch, 15k at 20,000); getmany returns at once with fewer
-    # records when fewer are waiting, so this only matters with a backlog.
-    max_batch_records: int = Field(default=20_000, ge=1)
+    # Records per poll. Larger polls amortize the per-transaction cost and the wait for a poll's
+    # slowest lane (benchmarks/aggregator_bench.py, 2 cores, 1M events: about 25k events/s at
+    # 20,000, 28.6k at 50,000, peak RSS 340 MiB); getmany returns at once with fewer records when
+    # fewer are waiting, so this only matters with a backlog.
+    max_batch_records: int = Field(default=50_000, ge=1)
     # A poll's partitions are applied in this many concurrent transactions (lanes), so that one
     # lane's Python work overlaps another's wait for PostgreSQL.
     apply_lanes: int = Field(default=4, ge=1)
