@@ -568,8 +568,8 @@ async def bench(args: argparse.Namespace) -> None:
             f"    peak RSS {run.peak_rss_mb:.0f} MiB, aggregator CPU {run.cpu_seconds:.1f} s "
             f"({run.cpu_seconds / total * 1e6:.0f} µs/event), PostgreSQL CPU {run.postgres_cpu_seconds:.1f} s "
             f"({run.postgres_cpu_seconds / total * 1e6:.0f} µs/event); load average now {_load()}\n"
-            f"    CPU-bound estimate without other load: {total / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f}"
-            " events/s (aggregator and database in series)"
+            f"    CPU bound on {os.cpu_count()} cores (aggregator and database CPU per event, nothing else "
+            f"running): {total * (os.cpu_count() or 1) / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f} events/s"
         )
         for name, size, rows in await table_sizes(schema):
             print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows")
