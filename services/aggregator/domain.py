@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, get_args
 
 from shared.events import (
+    DocumentEvent,
     DocumentRegistered,
     DocumentSigned,
     DossierComponentsDigitized,
     DossierDueChanged,
+    DossierEvent,
     DossierPaid,
     DossierRated,
     DossierReceived,
@@ -27,6 +29,7 @@ from shared.events import (
     DossierResultDigitized,
     DossierWithdrawn,
     Event,
+    ProcedureEvent,
     ProcedurePublished,
     ProcedureUnpublished,
 )
@@ -130,12 +133,12 @@ State = DossierState | DocumentState | ProcedureState
 AggregateKey = tuple[Literal["dossier", "document", "procedure"], str]
 
 
-def _procedure_key(event: ProcedurePublished | ProcedureUnpublished) -> AggregateKey:
+def _procedure_key(event: ProcedureEvent) -> AggregateKey:
     # A procedure is identified by (unit, procedure_code); unit codes have no spaces.
     return ("procedure", f"{event.data.unit} {event.data.procedure_code}")
 
 
-def _document_key(event: DocumentRegistered | DocumentSigned) -> AggregateKey:
+def _document_key(event: DocumentEvent) -> AggregateKey:
     return ("document", event.data.document_id)
 
 
@@ -143,37 +146,12 @@ def _dossier_key(event: DossierEvent) -> AggregateKey:
     return ("dossier", event.data.dossier_id)
 
 
-DossierEvent = (
-    DossierReceived
-    | DossierDueChanged
-    | DossierComponentsDigitized
-    | DossierResolved
-    | DossierResultDigitized
-    | DossierPaid
-    | DossierWithdrawn
-    | DossierRated
-)
-
 # Dispatch on the exact event class: pydantic models are ABCs, so isinstance (and class patterns
 # in `match`) go through the slow ABC machinery; a dict lookup on type() does not.
 _KEY_OF: dict[type, Callable[[Any], AggregateKey]] = {
-    **dict.fromkeys(
-        (
-            DossierReceived,
-            DossierDueChanged,
-            DossierComponentsDigitized,
-            DossierResolved,
-            DossierResultDigitized,
-            DossierPaid,
-            DossierWithdrawn,
-            DossierRated,
-        ),
-        _dossier_key,
-    ),
-    DocumentRegistered: _document_key,
-    DocumentSigned: _document_key,
-    ProcedurePublished: _procedure_key,
-    ProcedureUnpublished: _procedure_key,
+    **dict.fromkeys(get_args(DossierEvent), _dossier_key),
+    **dict.fromkeys(get_args(DocumentEvent), _document_key),
+    **dict.fromkeys(get_args(ProcedureEvent), _procedure_key),
 }
 
 
