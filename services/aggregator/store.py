@@ -100,21 +100,27 @@ def content_digest(raw: bytes) -> bytes:
     return sha256(raw).digest()[:HASH_BYTES]
 
 
-# Inserts a batch's new identities, sent as one bytea of (key, digest) pairs in key order, and
-# answers the positions of the pairs whose key was stored already (usually none).
-_INSERT_IDENTITIES = f"""
-WITH input AS (
-    SELECT i, substring($1::bytea FROM i * {2 * HASH_BYTES} + 1 FOR {HASH_BYTES}) AS key,
-           substring($1::bytea FROM i * {2 * HASH_BYTES} + {HASH_BYTES + 1} FOR {HASH_BYTES}) AS digest
-    FROM generate_series(0, length($1::bytea) / {2 * HASH_BYTES} - 1) AS i
-), inserted AS (
-    INSERT INTO event_identities (key, digest)
-    SELECT key, digest FROM input ORDER BY i
-    ON CONFLICT DO NOTHING
-    RETURNING key
+# A batch's identities travel as one bytea of (key, digest) pairs in key order.
+def _pairs_sql(query: str) -> str:
+    pair = 2 * HASH_BYTES
+    return f"""
+WITH pairs AS (
+    SELECT i, substring($1::bytea FROM i * {pair} + 1 FOR {HASH_BYTES}) AS key,
+           substring($1::bytea FROM i * {pair} + {HASH_BYTES + 1} FOR {HASH_BYTES}) AS digest
+    FROM generate_series(0, length($1::bytea) / {pair} - 1) AS i
 )
-SELECT coalesce(array_agg(i ORDER BY i), '{{}}') FROM input WHERE key NOT IN (SELECT key FROM inserted)
+{query}
 """
+
+
+# The identities of the batch stored already, with their digests (usually none). `= ANY(ARRAY(...))`
+# makes PostgreSQL probe the primary key for each; a join with the pairs hashes the whole table.
+_KNOWN_IDENTITIES = _pairs_sql("SELECT key, digest FROM event_identities WHERE key = ANY(ARRAY(SELECT key FROM pairs))")
+
+# A plain insert of the new ones: about half the cost of ON CONFLICT DO NOTHING, which inserts
+# speculatively. A concurrent transaction inserting one of the keys (the same identity on another
+# partition) makes it fail with a unique violation: the batch is retried and finds the key stored.
+_INSERT_IDENTITIES = _pairs_sql("INSERT INTO event_identities (key, digest) SELECT key, digest FROM pairs ORDER BY i")
 
 
 def _daily_upsert_sql() -> str:
@@ -154,6 +160,16 @@ ON CONFLICT (unit, at) DO UPDATE SET {updates}
 
 _DAILY_UPSERT = _daily_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
+
+AGGREGATE_KINDS = ("dossier", "document", "procedure")
+
+# The stored states of the given keys, one key array per kind: each probes the primary key (a join
+# with the keys would hash the whole table).
+_LOAD_STATES = " UNION ALL ".join(
+    f"SELECT kind, key, state::text AS state FROM aggregate_states "
+    f"WHERE kind = '{kind}' AND key = ANY(${i + 1}::text[])"
+    for i, kind in enumerate(AGGREGATE_KINDS)
+)
 
 # The changed states, sent as one JSON array of [kind, key, state]; written in key order so that
 # concurrent writers take row locks in one order.
@@ -246,6 +262,9 @@ class AggregatorStore:
             raise StoreError(f"database unavailable: {exc}") from exc
         except asyncpg.DeadlockDetectedError as exc:
             raise StoreError(f"deadlock, batch rolled back: {exc}") from exc
+        except asyncpg.UniqueViolationError as exc:
+            # Another batch stored one of these identities since we looked: retried, it is then known.
+            raise StoreError(f"an identity was stored concurrently, batch rolled back: {exc}") from exc
         except asyncpg.SerializationError as exc:
             raise StoreError(f"serialization failure, batch rolled back: {exc}") from exc
         return BatchResult(len(fresh), duplicates, dead_letters, len(plan.states))
@@ -282,34 +301,31 @@ class AggregatorStore:
             return [], duplicates, conflicts
         ordered = sorted(first)  # one lock order for concurrent writers
         pairs = b"".join([key + first[key].digest for key in ordered])
-        known_positions: list[int] = await conn.fetchval(_INSERT_IDENTITIES, pairs)
-        known = {ordered[i] for i in known_positions}
-        if known:
-            rows = await conn.fetch(
-                "SELECT key, digest FROM event_identities WHERE key = ANY($1::bytea[])", list(known)
-            )
-            stored = {bytes(r["key"]): bytes(r["digest"]) for r in rows}
-            for key in known:
-                if stored.get(key) == first[key].digest:
+        stored = {bytes(r["key"]): bytes(r["digest"]) for r in await conn.fetch(_KNOWN_IDENTITIES, pairs)}
+        if stored:
+            for key, digest in stored.items():
+                if first[key].digest == digest:
                     duplicates += 1
                 else:
                     conflicts.append(_conflict_letter(first[key]))
-        fresh = [item for key, item in first.items() if key not in known]
+            ordered = [key for key in ordered if key not in stored]
+            pairs = b"".join([key + first[key].digest for key in ordered])
+        if ordered:
+            await conn.execute(_INSERT_IDENTITIES, pairs)
+        fresh = [item for key, item in first.items() if key not in stored]
         return fresh, duplicates, conflicts
 
     async def _plan(self, conn: Connection, fresh: list[IncomingEvent]) -> BatchPlan:
-        keys = sorted({aggregate_key(item.event) for item in fresh})
+        keys_by_kind: dict[str, set[str]] = {kind: set() for kind in AGGREGATE_KINDS}
+        for item in fresh:
+            kind, key = aggregate_key(item.event)
+            keys_by_kind[kind].add(key)
         prior: dict[AggregateKey, State] = {}
-        if keys:
-            rows = await conn.fetch(
-                "SELECT s.kind, s.key, s.state::text AS state FROM aggregate_states s "
-                "JOIN unnest($1::text[], $2::text[]) AS k(kind, key) USING (kind, key)",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-            )
+        if fresh:
+            rows = await conn.fetch(_LOAD_STATES, *(list(keys_by_kind[kind]) for kind in AGGREGATE_KINDS))
             for r in rows:
-                key: AggregateKey = (r["kind"], r["key"])
-                prior[key] = load_state(key, r["state"])
+                aggregate: AggregateKey = (r["kind"], r["key"])
+                prior[aggregate] = load_state(aggregate, r["state"])
         return plan_batch((item.event for item in fresh), prior)
 
     async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:

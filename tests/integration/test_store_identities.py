@@ -1,0 +1,87 @@
+"""Identities stored concurrently by another batch: the batch fails, and its retry finds them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import asyncpg
+import pytest
+
+from services.aggregator.migrate import apply_migrations
+from services.aggregator.store import (
+    AggregatorStore,
+    Batch,
+    DeadLetter,
+    IncomingEvent,
+    StoreError,
+    content_digest,
+    identity_key,
+)
+from shared.events import decode_event
+from tests.conftest import DATABASE_URL, eventually
+from tests.factories import received
+
+pytestmark = pytest.mark.integration
+
+
+def _batch(raw: bytes, partition: int) -> Batch:
+    batch = Batch(topic="events", ranges={partition: (None, 1)})
+    batch.events = [IncomingEvent.of(decode_event(raw), raw, partition, 0)]
+    return batch
+
+
+async def _waiting_for_a_lock(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+async def test_an_identity_inserted_by_a_concurrent_batch_fails_the_batch_then_is_known(
+    db_schema: str, same_content: bool
+) -> None:
+    event = received("cc-1", id_="cc-evt-1")
+    other = event if same_content else {**event, "subject": "cc-2", "data": {**event["data"], "dossier_id": "cc-2"}}
+    raw, other_raw = json.dumps(event).encode(), json.dumps(other).encode()
+    published: list[DeadLetter] = []
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        published.extend(letters)
+
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2, server_settings={"search_path": db_schema})
+    holder = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": db_schema})
+    observer = await asyncpg.connect(DATABASE_URL)
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, db_schema)
+        store = AggregatorStore(pool, db_schema)
+        # Another batch (on another partition) has inserted the identity and not committed yet.
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute(
+            "INSERT INTO event_identities (key, digest) VALUES ($1, $2)",
+            identity_key(event["source"], event["id"]),
+            content_digest(other_raw),
+        )
+        attempt = asyncio.create_task(store.apply_batch(_batch(raw, 0), publish))
+        await eventually(lambda: _waiting_for_a_lock(observer), what="the batch waiting for the identity's lock")
+        await holding.commit()
+        with pytest.raises(StoreError, match="stored concurrently"):
+            await attempt
+        async with pool.acquire() as conn:  # rolled back as a whole
+            assert await conn.fetchval("SELECT count(*) FROM consumer_positions") == 0
+            assert await conn.fetchval("SELECT count(*) FROM aggregate_states") == 0
+
+        retry = await store.apply_batch(_batch(raw, 0), publish)
+        assert retry.applied == 0
+        if same_content:
+            assert (retry.duplicates, published) == (1, [])
+        else:
+            assert retry.duplicates == 0 and len(published) == 1 and "identity conflict" in published[0].reason
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT next_offset FROM consumer_positions WHERE partition = 0") == 1
+            assert await conn.fetchval("SELECT count(*) FROM event_identities") == 1
+    finally:
+        await observer.close()
+        await holder.close()
+        await pool.close()
