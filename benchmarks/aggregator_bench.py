@@ -437,7 +437,7 @@ class PhaseTimer:
 
 # The steps of AggregatorStore.apply_batch timed by --phases (database round trips and the Python
 # work around them); the rest of apply_batch is taking a connection, BEGIN and COMMIT.
-STORE_STEPS = ("_claim_positions", "_record_identities", "_plan", "_write_plan", "_advance_positions")
+STORE_STEPS = ("_claim_positions", "_record_identities", "_plan", "_write_plan", "_advance_positions", "_write_daily")
 
 
 async def run_in_process(

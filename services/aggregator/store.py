@@ -258,6 +258,9 @@ class AggregatorStore:
                 dead_letters = batch.undecodable + conflicts
                 if dead_letters:
                     await publish_dead_letters(dead_letters)
+                # Last: concurrent batches (lanes, instances) update the same daily rows, and each
+                # holds their locks until it commits.
+                await self._write_daily(conn, plan)
         except _UNAVAILABLE as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
         except asyncpg.DeadlockDetectedError as exc:
@@ -329,14 +332,17 @@ class AggregatorStore:
         return plan_batch((item.event for item in fresh), prior)
 
     async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:
+        """The new states and level changes (the daily counts come last, `_write_daily`)."""
         if plan.states:
             await conn.execute(_STATES_UPSERT, dump_states(plan.states))
-        daily = daily_rows(plan.delta)
-        if daily:
-            await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
         if plan.delta.levels:
             levels = [(unit, counter, at, value) for (unit, counter, at), value in plan.delta.levels.items()]
             await conn.execute(_LEVEL_UPSERT, orjson.dumps(levels).decode())
+
+    async def _write_daily(self, conn: Connection, plan: BatchPlan) -> None:
+        daily = daily_rows(plan.delta)
+        if daily:
+            await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
 
     async def _advance_positions(self, conn: Connection, batch: Batch) -> None:
         partitions = sorted(batch.ranges)
