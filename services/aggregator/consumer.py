@@ -34,11 +34,14 @@ from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
 
 log = logging.getLogger(__name__)
 
-# A batch keeps tens of thousands of objects alive at once (records, events, states, counters),
-# all freed by reference counting. With the default thresholds (700, 10, 10) the cycle collector
-# scans that working set many times per batch for cycles that do not exist: about a fifth of the
-# aggregator's CPU time in benchmarks/aggregator_bench.py. Collections stay on, just rarer.
-GC_THRESHOLDS = (100_000, 50, 100)
+# A poll keeps hundreds of thousands of objects alive at once (records, events, states, counters),
+# all freed by reference counting. The cycle collector, triggered by the growth of tracked objects,
+# would scan that working set many times per poll for cycles that do not exist: with thresholds of
+# (100,000, 50, 100) about an eighth of the aggregator's time, with Python's default (700, 10, 10)
+# about a fifth (benchmarks/aggregator_bench.py). So it is triggered only past a million objects,
+# and a full collection runs between polls at most once a minute to free the few real cycles.
+GC_THRESHOLDS = (1_000_000, 50, 100)
+GC_FULL_INTERVAL_SECONDS = 60.0
 
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -169,46 +172,50 @@ class EventConsumer:
 
     async def run(self) -> None:
         gc.set_threshold(*GC_THRESHOLDS)
+        collected_at = time.monotonic()
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
         await self._consumer.start()
         self.running = True
         backoff = self._settings.retry_initial_seconds
         try:
             while not self._stopping.is_set():
-                try:
-                    records = await self._consumer.getmany(
-                        timeout_ms=self._settings.poll_timeout_ms,
-                        max_records=self._settings.max_batch_records,
-                    )
-                except KafkaError as exc:  # the client reconnects by itself; wait and poll again
-                    log.warning("poll failed: %s", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._settings.retry_max_seconds)
-                    continue
-                if not records:
-                    continue
-                unknown = [tp for tp in records if tp.partition not in self._positions]
-                if unknown:
-                    # Their records came before their positions were known: dropped, fetched again
-                    # from the stored positions. The other partitions' records are applied now: the
-                    # consumer has moved past them, so dropping them would skip them for good.
-                    await self.sync_positions(unknown)
-                    self._refetch_unpositioned(records)
-                    records = {
-                        tp: batch
-                        for tp, batch in records.items()
-                        if tp not in unknown and tp.partition in self._positions
-                    }
-                    if not records:
-                        continue
-                if await self._apply(records):
-                    backoff = self._settings.retry_initial_seconds
-                else:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._settings.retry_max_seconds)
+                if time.monotonic() - collected_at >= GC_FULL_INTERVAL_SECONDS:
+                    gc.collect()  # between polls: the last poll's objects are gone
+                    collected_at = time.monotonic()
+                backoff = await self._poll_and_apply(backoff)
         finally:
             self.running = False
             await self._consumer.stop()
+
+    async def _poll_and_apply(self, backoff: float) -> float:
+        """One poll and its batches; returns the back-off for the next failure."""
+        try:
+            records = await self._consumer.getmany(
+                timeout_ms=self._settings.poll_timeout_ms,
+                max_records=self._settings.max_batch_records,
+            )
+        except KafkaError as exc:  # the client reconnects by itself; wait and poll again
+            log.warning("poll failed: %s", exc)
+            await asyncio.sleep(backoff)
+            return min(backoff * 2, self._settings.retry_max_seconds)
+        if not records:
+            return backoff
+        unknown = [tp for tp in records if tp.partition not in self._positions]
+        if unknown:
+            # Their records came before their positions were known: dropped, fetched again from
+            # the stored positions. The other partitions' records are applied now: the consumer
+            # has moved past them, so dropping them would skip them for good.
+            await self.sync_positions(unknown)
+            self._refetch_unpositioned(records)
+            records = {
+                tp: batch for tp, batch in records.items() if tp not in unknown and tp.partition in self._positions
+            }
+            if not records:
+                return backoff
+        if await self._apply(records):
+            return self._settings.retry_initial_seconds
+        await asyncio.sleep(backoff)
+        return min(backoff * 2, self._settings.retry_max_seconds)
 
     def _hold_back_gaps(self, records: Records) -> Records:
         """Refetch a partition whose records start after its stored position.
