@@ -232,15 +232,9 @@ class AggregatorStore:
     async def load_positions(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         try:
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT partition, next_offset FROM consumer_positions "
-                    "WHERE topic = $1 AND partition = ANY($2::int[])",
-                    topic,
-                    list(partitions),
-                )
+                return await _stored_positions(conn, topic, partitions)
         except _UNAVAILABLE as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
-        return {r["partition"]: r["next_offset"] for r in rows}
 
     async def apply_batch(self, batch: Batch, publish_dead_letters: PublishDeadLetters) -> BatchResult:
         """Apply a batch exactly once, or raise and change nothing.
@@ -345,16 +339,44 @@ class AggregatorStore:
             await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
 
     async def _advance_positions(self, conn: Connection, batch: Batch) -> None:
-        partitions = sorted(batch.ranges)
-        await conn.execute(
-            "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) "
-            "SELECT $1, p, o, clock_timestamp() FROM unnest($2::int[], $3::bigint[]) AS t(p, o) "
-            "ON CONFLICT (topic, partition) DO UPDATE "
-            "SET next_offset = EXCLUDED.next_offset, applied_at = EXCLUDED.applied_at",
-            batch.topic,
-            partitions,
-            [batch.ranges[p][1] for p in partitions],
-        )
+        """Store the batch's end positions.
+
+        Rows that existed are locked since `_claim_positions`. A partition without a stored
+        position had no row to lock: its row is inserted only if no other writer inserted one
+        meanwhile, and otherwise the batch is refused.
+        """
+        locked = sorted(p for p, (start, _end) in batch.ranges.items() if start is not None)
+        first = sorted(p for p, (start, _end) in batch.ranges.items() if start is None)
+        if locked:
+            await conn.execute(
+                "UPDATE consumer_positions SET next_offset = t.o, applied_at = clock_timestamp() "
+                "FROM unnest($2::int[], $3::bigint[]) AS t(p, o) WHERE topic = $1 AND partition = t.p",
+                batch.topic,
+                locked,
+                [batch.ranges[p][1] for p in locked],
+            )
+        if first:
+            inserted = await conn.fetch(
+                "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) "
+                "SELECT $1, p, o, clock_timestamp() FROM unnest($2::int[], $3::bigint[]) AS t(p, o) "
+                "ON CONFLICT (topic, partition) DO NOTHING RETURNING partition, next_offset",
+                batch.topic,
+                first,
+                [batch.ranges[p][1] for p in first],
+            )
+            if len(inserted) < len(first):
+                taken = sorted(set(first) - {r["partition"] for r in inserted})
+                stored = await _stored_positions(conn, batch.topic, taken)
+                raise PositionConflict({p: (None, stored.get(p)) for p in taken})
+
+
+async def _stored_positions(conn: Connection, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT partition, next_offset FROM consumer_positions WHERE topic = $1 AND partition = ANY($2::int[])",
+        topic,
+        list(partitions),
+    )
+    return {r["partition"]: r["next_offset"] for r in rows}
 
 
 def _conflict_letter(item: IncomingEvent) -> DeadLetter:

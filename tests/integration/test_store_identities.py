@@ -1,4 +1,4 @@
-"""Identities stored concurrently by another batch: the batch fails, and its retry finds them."""
+"""Concurrent writers in the store: identities and first positions written meanwhile by another batch."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from services.aggregator.store import (
     Batch,
     DeadLetter,
     IncomingEvent,
+    PositionConflict,
     StoreError,
     content_digest,
     identity_key,
@@ -81,6 +82,42 @@ async def test_an_identity_inserted_by_a_concurrent_batch_fails_the_batch_then_i
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT next_offset FROM consumer_positions WHERE partition = 0") == 1
             assert await conn.fetchval("SELECT count(*) FROM event_identities") == 1
+    finally:
+        await observer.close()
+        await holder.close()
+        await pool.close()
+
+
+async def test_a_first_position_written_meanwhile_by_another_writer_refuses_the_batch(db_schema: str) -> None:
+    # Two writers both start a partition that has no stored position yet (nothing to lock): the
+    # one that commits second must be refused, not overwrite the first one's position.
+    raw = json.dumps(received("fp-1", id_="fp-evt-1")).encode()
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        raise AssertionError(f"unexpected dead letters {letters}")
+
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2, server_settings={"search_path": db_schema})
+    holder = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": db_schema})
+    observer = await asyncpg.connect(DATABASE_URL)
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, db_schema)
+        store = AggregatorStore(pool, db_schema)
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute(
+            "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) VALUES ('events', 0, 7, now())"
+        )
+        attempt = asyncio.create_task(store.apply_batch(_batch(raw, 0), publish))
+        await eventually(lambda: _waiting_for_a_lock(observer), what="the batch waiting for the position's lock")
+        await holding.commit()
+        with pytest.raises(PositionConflict) as refused:
+            await attempt
+        assert refused.value.conflicts == {0: (None, 7)}
+        async with pool.acquire() as conn:  # nothing of the refused batch remains
+            assert await conn.fetchval("SELECT next_offset FROM consumer_positions WHERE partition = 0") == 7
+            assert await conn.fetchval("SELECT count(*) FROM event_identities") == 0
+            assert await conn.fetchval("SELECT count(*) FROM aggregate_states") == 0
     finally:
         await observer.close()
         await holder.close()
