@@ -58,6 +58,7 @@ from services.aggregator.migrate import apply_migrations  # noqa: E402
 from services.aggregator.store import AggregatorStore  # noqa: E402
 from shared.events import decode_event  # noqa: E402
 from shared.kafka_admin import ensure_topics  # noqa: E402
+from shared.polling import poll_until  # noqa: E402
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")
@@ -264,20 +265,21 @@ async def wait_applied(
     schema: str, topic: str, total: int, progress: Progress, alive: Callable[[], bool], limit_seconds: float
 ) -> None:
     conn = await asyncpg.connect(DATABASE_URL)
+
+    async def done() -> bool:
+        if not alive():
+            raise RuntimeError("the aggregator stopped")
+        applied = await applied_offsets(conn, schema, topic)
+        now = time.perf_counter()
+        if applied and progress.first_commit_at is None:
+            progress.first_commit_at = now
+        if applied is not None and applied >= total:
+            progress.done_at = now
+            return True
+        return False
+
     try:
-        deadline = time.monotonic() + limit_seconds
-        while time.monotonic() < deadline:
-            if not alive():
-                raise RuntimeError("the aggregator stopped")
-            applied = await applied_offsets(conn, schema, topic)
-            now = time.perf_counter()
-            if applied and progress.first_commit_at is None:
-                progress.first_commit_at = now
-            if applied is not None and applied >= total:
-                progress.done_at = now
-                return
-            await asyncio.sleep(POLL_SECONDS)  # polling the aggregator's progress
-        raise TimeoutError(f"the aggregator did not finish within {limit_seconds} s")
+        await poll_until(done, within=limit_seconds, interval=POLL_SECONDS, what="the aggregator to apply every event")
     finally:
         await conn.close()
 

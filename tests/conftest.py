@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -13,6 +11,8 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from shared.polling import PollTimeout, poll_until
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")
@@ -61,15 +61,11 @@ async def remove_test_topics_and_schemas() -> AsyncIterator[None]:
 async def eventually(
     check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
 ) -> T:
-    """Poll `check` until it returns a truthy value, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)  # polling interval, not synchronization
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+    """Poll `check` until it returns a truthy value, or fail the test after `timeout` seconds."""
+    try:
+        return await poll_until(check, within=timeout, interval=interval, what=what)
+    except PollTimeout as exc:
+        raise AssertionError(str(exc)) from None
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import re
 import sys
@@ -33,6 +34,7 @@ from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, DeadLetter
 from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
 from shared.kafka_admin import topic_partitions
+from shared.polling import PollTimeout, poll_until
 
 log = logging.getLogger(__name__)
 
@@ -288,11 +290,13 @@ def _behind(positions: dict[int, int], targets: dict[int, int]) -> dict[int, int
 async def _wait_for_live(
     conn: asyncpg.Connection, schema: str, topic: str, targets: dict[int, int], wait: float
 ) -> None:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if not _behind(await _positions(conn, schema, topic), targets):
-            return
-        await asyncio.sleep(_POLL_SECONDS)  # polling the live aggregator's progress
+    """Wait up to `wait` seconds for the live aggregator to reach `targets` (the report says if not)."""
+
+    async def caught_up() -> bool:
+        return not _behind(await _positions(conn, schema, topic), targets)
+
+    with contextlib.suppress(PollTimeout):
+        await poll_until(caught_up, within=wait, interval=_POLL_SECONDS, what="the live aggregator")
 
 
 async def _schema_exists(conn: asyncpg.Connection, schema: str) -> bool:

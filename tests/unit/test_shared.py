@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.polling import PollTimeout, poll_until
 from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry, hash_token
 from shared.units import UnitTree, UnitTreeError
 from shared.vietnamese import format_count, format_percent
@@ -73,3 +74,24 @@ def test_counts_use_dots_for_thousands(value: int, text: str) -> None:
 )
 def test_percentages_use_a_decimal_comma(ratio: float | None, decimals: int, text: str) -> None:
     assert format_percent(ratio, decimals) == text
+
+
+async def test_polling_returns_the_first_truthy_answer() -> None:
+    answers = iter([None, 0, "ready", "later"])
+    calls: list[int] = []
+
+    async def check() -> str | int | None:
+        calls.append(1)
+        return next(answers)
+
+    assert await poll_until(check, within=5, interval=0) == "ready"
+    assert len(calls) == 3
+
+
+async def test_polling_gives_up_at_the_deadline_with_the_last_answer() -> None:
+    async def check() -> int:
+        return 0
+
+    with pytest.raises(PollTimeout, match="waiting for nothing; last value: 0") as timed_out:
+        await poll_until(check, within=0, interval=0, what="nothing")
+    assert timed_out.value.last == 0
