@@ -449,7 +449,7 @@ async def run_in_process(
     timer = PhaseTimer()
     patches = [
         (consumer_module, "build_batch", timer.sync("decode", consumer_module.build_batch)),
-        (store_module, "plan_batch", timer.sync("plan", store_module.plan_batch)),
+        (store_module, "plan_keyed_batch", timer.sync("plan", store_module.plan_keyed_batch)),
         (store_module, "dump_states", timer.sync("encode_state", store_module.dump_states)),
         (store_module, "load_state", timer.sync("decode_state", store_module.load_state)),
         (AggregatorStore, "apply_batch", timer.coro("apply_batch", AggregatorStore.apply_batch)),

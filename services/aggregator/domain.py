@@ -2,10 +2,11 @@
 
 No I/O here. States and their parts are immutable named tuples, cheap to build (the aggregator
 builds a few per event). Every state is a join-semilattice: `apply` keeps, for each fact, the
-value of the event with the greatest version (time, then id, then source), and sets one-way flags. So the final
-state depends only on the set of events, never on their order or repetition, and the counters a
-state contributes are a function of the state alone. The aggregator writes
-`contributions(new) - contributions(old)`: a duplicate yields zero, a correction its difference.
+value of the event with the greatest version (time, then id, then source), and sets one-way
+flags. So the final state depends only on the set of events, never on their order or
+repetition, and the counters a state contributes are a function of the state alone. The
+aggregator writes the contributions of the new state minus those of the old: a duplicate yields
+zero, a correction its difference.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ class ProcedureState(NamedTuple):
 
 
 State = DossierState | DocumentState | ProcedureState
-AggregateKey = tuple[Literal["dossier", "document", "procedure"], str]
+AggregateKind = Literal["dossier", "document", "procedure"]
+AGGREGATE_KINDS: tuple[AggregateKind, ...] = get_args(AggregateKind)
+AggregateKey = tuple[AggregateKind, str]
 
 
 def _procedure_key(event: ProcedureEvent) -> AggregateKey:
@@ -343,15 +346,10 @@ class Contributions:
     def empty(cls) -> Contributions:
         return cls({}, {})
 
-    def __sub__(self, other: Contributions) -> Contributions:
-        result = Contributions(dict(self.daily), dict(self.levels))
-        result.add(other, sign=-1)
-        return result
-
-    def add(self, other: Contributions, sign: int = 1) -> None:
-        """Accumulate `sign` times `other` in place (zero entries dropped)."""
-        _accumulate(self.daily, other.daily, sign)
-        _accumulate(self.levels, other.levels, sign)
+    def add(self, other: Contributions) -> None:
+        """Accumulate `other` in place (zero entries dropped)."""
+        _accumulate(self.daily, other.daily)
+        _accumulate(self.levels, other.levels)
 
     def add_state(self, state: State, sign: int = 1) -> None:
         """Accumulate `sign` times the contributions of `state` in place (zero entries kept)."""
@@ -373,9 +371,9 @@ def _drop_zeros(counts: dict[K, int]) -> None:
         del counts[key]
 
 
-def _accumulate(into: dict[K, int], delta: dict[K, int], sign: int) -> None:
+def _accumulate(into: dict[K, int], delta: dict[K, int]) -> None:
     for key, value in delta.items():
-        total = into.get(key, 0) + sign * value
+        total = into.get(key, 0) + value
         if total:
             into[key] = total
         else:

@@ -23,9 +23,13 @@ class BatchPlan:
 
 
 def plan_batch(events: Iterable[Event], prior: Mapping[AggregateKey, State]) -> BatchPlan:
+    return plan_keyed_batch(((aggregate_key(event), event) for event in events), prior)
+
+
+def plan_keyed_batch(events: Iterable[tuple[AggregateKey, Event]], prior: Mapping[AggregateKey, State]) -> BatchPlan:
+    """`plan_batch` for events whose aggregate keys are already known."""
     current: dict[AggregateKey, State] = {}
-    for event in events:
-        key = aggregate_key(event)
+    for key, event in events:
         state = current.get(key) or prior.get(key) or initial_state(key)
         current[key] = apply(state, event)
     changed: dict[AggregateKey, State] = {}

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import asyncpg
 import orjson
 
-from services.aggregator.domain import AggregateKey, Contributions, State, aggregate_key
-from services.aggregator.planner import BatchPlan, plan_batch
+from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, Contributions, State, aggregate_key
+from services.aggregator.planner import BatchPlan, plan_keyed_batch
 from services.aggregator.state_codec import dump_states, load_state
 from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
 from shared.events import Event
@@ -160,8 +160,6 @@ ON CONFLICT (unit, at) DO UPDATE SET {updates}
 
 _DAILY_UPSERT = _daily_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
-
-AGGREGATE_KINDS = ("dossier", "document", "procedure")
 
 # The stored states of the given keys, one key array per kind: each probes the primary key (a join
 # with the keys would hash the whole table).
@@ -313,9 +311,9 @@ class AggregatorStore:
         return fresh, duplicates, conflicts
 
     async def _plan(self, conn: Connection, fresh: list[IncomingEvent]) -> BatchPlan:
+        keyed = [(aggregate_key(item.event), item.event) for item in fresh]
         keys_by_kind: dict[str, set[str]] = {kind: set() for kind in AGGREGATE_KINDS}
-        for item in fresh:
-            kind, key = aggregate_key(item.event)
+        for (kind, key), _event in keyed:
             keys_by_kind[kind].add(key)
         prior: dict[AggregateKey, State] = {}
         if fresh:
@@ -323,7 +321,7 @@ class AggregatorStore:
             for r in rows:
                 aggregate: AggregateKey = (r["kind"], r["key"])
                 prior[aggregate] = load_state(aggregate, r["state"])
-        return plan_batch((item.event for item in fresh), prior)
+        return plan_keyed_batch(keyed, prior)
 
     async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:
         """The new states and level changes (the daily counts come last, `_write_daily`)."""

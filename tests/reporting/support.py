@@ -12,11 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.conftest import DATABASE_URL, KAFKA, unique
+from tests.conftest import unique
 from tests.processes import ServiceSet
 
 READ = {"Authorization": "Bearer dev-read-token"}
@@ -27,7 +25,7 @@ SOURCE = "urn:vn:test:reporting"
 @contextmanager
 def running_services(log_dir: Path, **reporting_env: str) -> Iterator[ServiceSet]:
     """Aggregator, intake and reporting as processes on their own ports, schema and topics;
-    stopped, and their schema and topics removed, at the end."""
+    stopped at the end (the schema and topics go with the test session's, see tests/conftest.py)."""
     stack = ServiceSet(log_dir=log_dir)
     try:
         stack.start("aggregator", "aggregator")
@@ -36,21 +34,6 @@ def running_services(log_dir: Path, **reporting_env: str) -> Iterator[ServiceSet
         yield stack
     finally:
         stack.stop_all()
-        asyncio.run(_drop(stack))
-
-
-async def _drop(stack: ServiceSet) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.schema}" CASCADE')
-    finally:
-        await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.delete_topics([stack.topic, stack.dead_letter_topic])
-    finally:
-        await admin.close()
 
 
 def iso(moment: datetime) -> str:
