@@ -269,16 +269,20 @@ class EventConsumer:
         failed and the caller should pause before polling again.
         """
         records = self._hold_back_gaps(records)
+        # The positions as they are now, with every partition of the poll known: a rebalance while
+        # one lane waits for PostgreSQL may forget some before another lane starts. A lane still
+        # applies from these positions; the store's compare-and-set refuses it if they moved.
+        positions = dict(self._positions)
         lanes = split_into_lanes(records, self._settings.apply_lanes)
-        outcomes = await asyncio.gather(*(self._apply_lane(lane) for lane in lanes))
+        outcomes = await asyncio.gather(*(self._apply_lane(lane, positions) for lane in lanes))
         if all(outcome is LaneOutcome.APPLIED for outcome in outcomes):
             return True
         await self._resync(records)
         return LaneOutcome.FAILED not in outcomes
 
-    async def _apply_lane(self, records: Records) -> LaneOutcome:
+    async def _apply_lane(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
         started = time.perf_counter()
-        batch = build_batch(self._topic, records, self._positions)
+        batch = build_batch(self._topic, records, positions)
         if not batch.ranges:
             return LaneOutcome.APPLIED
         try:

@@ -11,9 +11,10 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.aggregator.consumer import Records, build_batch, split_into_lanes
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import EventConsumer, Records, build_batch, split_into_lanes
 from services.aggregator.domain import Contributions
-from services.aggregator.store import daily_rows
+from services.aggregator.store import Batch, BatchResult, daily_rows
 from tests.factories import received
 
 
@@ -86,3 +87,37 @@ def test_daily_rows_put_level_changes_on_their_local_day_and_drop_rows_that_canc
     assert rows[("u2", date(2023, 3, 1))]["in_progress"] == 0  # kept: received changes on that day
     assert ("u3", date(2023, 3, 1)) not in rows  # +1 and -1 on one day: nothing to write
     assert len(rows) == 2
+
+
+class _ForgettingStore:
+    """Applies each batch at once; the first one sees a rebalance take the other lanes' partitions."""
+
+    def __init__(self) -> None:
+        self.consumer: EventConsumer | None = None
+        self.batches: list[Batch] = []
+
+    async def apply_batch(self, batch: Batch, publish: object) -> BatchResult:
+        if not self.batches and self.consumer is not None:
+            self.consumer.forget([TopicPartition("events", p) for p in range(12) if p not in batch.ranges])
+        self.batches.append(batch)
+        return BatchResult(applied=len(batch.events), duplicates=0, dead_letters=[], states_written=0)
+
+
+async def test_a_rebalance_during_one_lane_does_not_break_the_other_lanes() -> None:
+    event = json.dumps(received("lane-1")).encode()
+    records = {
+        tp: [replace(r, value=event, key=b"lane-1") for r in partition_records]
+        for tp, partition_records in _records({0: 3, 1: 2, 2: 2}).items()
+    }
+    store = _ForgettingStore()
+    settings = AggregatorSettings(events_topic="events", apply_lanes=3)
+    consumer = EventConsumer(settings, store, None)  # type: ignore[arg-type]  # no dead letters here
+    store.consumer = consumer
+    consumer._positions.update({0: None, 1: 0, 2: None})  # as synced on assignment
+
+    try:
+        assert await consumer._apply(records)
+    finally:
+        await consumer._consumer.stop()  # never started: no connection was made
+    assert sorted(p for batch in store.batches for p in batch.ranges) == [0, 1, 2]
+    assert sum(len(batch.events) for batch in store.batches) == 7
