@@ -7,14 +7,45 @@ which keeps personal data out of the system.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64)]
+# --- input limits (contract §2): what an accepted event may hold, so that every one is storable ---
+# They are pydantic-core constraints (no Python callback per field): the aggregator decodes every
+# record with these models on its hot path, and a record outside them is a dead letter there.
+
+# Control characters (C0, DEL, C1): PostgreSQL cannot store NUL in text, and no upstream system
+# means any of them in an identifier or a code. Lone surrogates never get this far: the JSON
+# parser refuses them (the intake reports them by field, see services/intake/validation.py).
+CONTROL_CHARACTERS = "\\x00-\\x1f\\x7f-\\x9f"
+NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
+FORBIDDEN_TEXT_MESSAGE = "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or lone surrogates"
+_FORBIDDEN_TEXT = re.compile(f"[{CONTROL_CHARACTERS}\\ud800-\\udfff]")
+
+_VIETNAM = timezone(timedelta(hours=7))
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=_VIETNAM)
+LATEST_INSTANT = datetime(2999, 12, 31, 23, 59, 59, tzinfo=_VIETNAM)
+MAX_AMOUNT_VND = 10**15
+
+
+def has_forbidden_text(value: object) -> bool:
+    """Whether a JSON value (or any string in it) holds a control character or a lone surrogate."""
+    if isinstance(value, str):
+        return _FORBIDDEN_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_forbidden_text(k) or has_forbidden_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_forbidden_text(item) for item in value)
+    return False
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)]
 UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-Timestamp = AwareDatetime
+# Instants compare whatever their offsets: 9999-12-31T23:59:59-12:00 is past the latest.
+Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_INSTANT, le=LATEST_INSTANT)]
 
 DOSSIER_RECEIVED = "vn.gov.tthc.dossier.received"
 DOSSIER_DUE_CHANGED = "vn.gov.tthc.dossier.due_changed"
@@ -24,6 +55,9 @@ DOSSIER_RESULT_DIGITIZED = "vn.gov.tthc.dossier.result_digitized"
 DOSSIER_PAID = "vn.gov.tthc.dossier.paid"
 DOSSIER_WITHDRAWN = "vn.gov.tthc.dossier.withdrawn"
 DOSSIER_RATED = "vn.gov.tthc.dossier.rated"
+DOSSIER_SUPPLEMENT_REQUESTED = "vn.gov.tthc.dossier.supplement_requested"
+DOSSIER_SUPPLEMENT_COMPLETED = "vn.gov.tthc.dossier.supplement_completed"
+DOSSIER_SYNCED = "vn.gov.tthc.dossier.synced"
 DOCUMENT_REGISTERED = "vn.gov.qlvb.document.registered"
 DOCUMENT_SIGNED = "vn.gov.qlvb.document.signed"
 PROCEDURE_PUBLISHED = "vn.gov.tthc.procedure.published"
@@ -54,6 +88,8 @@ class DossierDueChangedData(_Data):
 class DossierComponentsDigitizedData(_Data):
     dossier_id: Identifier
     digitized_at: Timestamp
+    reused: bool = False  # v2: at least one component was taken from already digitized data
+    from_personal_store: bool = False  # v2: at least one came from the applicant's store on DVCQG
 
 
 class DossierResolvedData(_Data):
@@ -72,7 +108,7 @@ class DossierPaidData(_Data):
     dossier_id: Identifier
     paid_at: Timestamp
     method: Literal["online", "offline"]
-    amount_vnd: Annotated[int, Field(ge=0)]
+    amount_vnd: Annotated[int, Field(ge=0, le=MAX_AMOUNT_VND)]
 
 
 class DossierWithdrawnData(_Data):
@@ -84,6 +120,21 @@ class DossierRatedData(_Data):
     dossier_id: Identifier
     rated_at: Timestamp
     rating: Literal["very_satisfied", "satisfied", "dissatisfied"]
+
+
+class DossierSupplementRequestedData(_Data):
+    dossier_id: Identifier
+    requested_at: Timestamp
+
+
+class DossierSupplementCompletedData(_Data):
+    dossier_id: Identifier
+    completed_at: Timestamp
+
+
+class DossierSyncedData(_Data):
+    dossier_id: Identifier
+    synced_at: Timestamp
 
 
 class DocumentRegisteredData(_Data):
@@ -106,6 +157,8 @@ class ProcedurePublishedData(_Data):
     unit: UnitCode
     service_level: Literal["info", "partial_online", "full_online"]
     published_at: Timestamp
+    fee_bearing: bool = False  # v2: the procedure charges a fee or charge
+    requires_paper_result: bool = True  # v2
 
 
 class ProcedureUnpublishedData(_Data):
@@ -115,14 +168,15 @@ class ProcedureUnpublishedData(_Data):
 
 
 class _CloudEvent(BaseModel):
-    # Unknown envelope attributes are CloudEvents extensions: accepted and ignored.
-    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+    # Unknown envelope attributes are CloudEvents extensions: accepted, held to the input limits
+    # (`contract_problems`), and dropped when the event is encoded.
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
 
     specversion: Literal["1.0"]
-    id: Annotated[str, Field(min_length=1, max_length=128)]
-    source: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")]
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS)]
+    source: Annotated[str, Field(min_length=1, max_length=1024, pattern=f"^[^\\s{CONTROL_CHARACTERS}]+$")]
     time: Timestamp
-    subject: Annotated[str, Field(min_length=1, max_length=64)]
+    subject: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)]
     datacontenttype: Literal["application/json"] | None = None
 
     @property
@@ -193,6 +247,21 @@ class DossierRated(_DossierEvent):
     data: DossierRatedData
 
 
+class DossierSupplementRequested(_DossierEvent):
+    type: Literal["vn.gov.tthc.dossier.supplement_requested"]
+    data: DossierSupplementRequestedData
+
+
+class DossierSupplementCompleted(_DossierEvent):
+    type: Literal["vn.gov.tthc.dossier.supplement_completed"]
+    data: DossierSupplementCompletedData
+
+
+class DossierSynced(_DossierEvent):
+    type: Literal["vn.gov.tthc.dossier.synced"]
+    data: DossierSyncedData
+
+
 class DocumentRegistered(_DocumentEvent):
     type: Literal["vn.gov.qlvb.document.registered"]
     data: DocumentRegisteredData
@@ -222,6 +291,9 @@ DossierEvent = (
     | DossierPaid
     | DossierWithdrawn
     | DossierRated
+    | DossierSupplementRequested
+    | DossierSupplementCompleted
+    | DossierSynced
 )
 DocumentEvent = DocumentRegistered | DocumentSigned
 ProcedureEvent = ProcedurePublished | ProcedureUnpublished
@@ -238,6 +310,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         DOSSIER_PAID,
         DOSSIER_WITHDRAWN,
         DOSSIER_RATED,
+        DOSSIER_SUPPLEMENT_REQUESTED,
+        DOSSIER_SUPPLEMENT_COMPLETED,
+        DOSSIER_SYNCED,
         DOCUMENT_REGISTERED,
         DOCUMENT_SIGNED,
         PROCEDURE_PUBLISHED,
@@ -259,8 +334,14 @@ def decode_event(raw: bytes) -> Event:
 
 
 def encode_event(event: Event) -> bytes:
-    """The canonical JSON form published to Kafka (extensions dropped, field order fixed)."""
-    return event.model_dump_json(exclude_none=False).encode()
+    """The canonical JSON form published to Kafka (extensions dropped, field order fixed).
+
+    `datacontenttype` is always written: the data is JSON, and the CloudEvents SDKs refuse a null.
+    """
+    if event.datacontenttype is None:
+        event = event.model_copy(update={"datacontenttype": "application/json"})
+    extensions = event.__pydantic_extra__
+    return event.model_dump_json(exclude=set(extensions) if extensions else None).encode()
 
 
 def unit_of(event: Event) -> str | None:
@@ -277,6 +358,9 @@ def contract_problems(event: Event, now: datetime) -> list[tuple[str, str]]:
         due_at = event.data.due_at
         if due_at is not None and due_at < event.data.received_at:
             problems.append(("data.due_at", "must not be before data.received_at"))
+    for name, value in (event.__pydantic_extra__ or {}).items():
+        if has_forbidden_text(name) or has_forbidden_text(value):
+            problems.append((name.encode("unicode_escape").decode(), FORBIDDEN_TEXT_MESSAGE))
     limit = now + FUTURE_TOLERANCE
     stamped = {"time": event.time, **event.fact_timestamps()}
     problems += [(path, "lies more than 5 minutes in the future") for path, value in stamped.items() if value > limit]

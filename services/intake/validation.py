@@ -9,11 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.events import (
+    CONTROL_CHARACTERS,
     EVENT_TYPES,
+    FORBIDDEN_TEXT_MESSAGE,
     Event,
     contract_problems,
     event_adapter,
     event_batch_adapter,
+    has_forbidden_text,
     unit_of,
 )
 from shared.http_problems import FieldError, ProblemError
@@ -52,11 +55,19 @@ def parse_events(body: bytes, content_type: str | None, tree: UnitTree, now: dat
     try:
         parsed = event_batch_adapter.validate_json(body) if is_batch else [event_adapter.validate_json(body)]
     except ValidationError as exc:
-        errors = _schema_errors(exc, is_batch)
-        items = json.loads(body) if is_batch else []
-        _check_count(len(items), max_events)
-        # Validate item by item so the valid items' remaining problems are reported too.
-        indexed = _valid_items(items)
+        details = exc.errors(include_url=False, include_input=False)
+        if any(err["type"] == "json_invalid" for err in details):
+            # Lone surrogates and raw control characters make the body invalid for the strict
+            # parser; they are input limits of the contract, so name the fields that hold them.
+            items = _lenient_items(body, is_batch, details[0]["msg"])
+            _check_count(len(items), max_events)
+            indexed, errors = _validate_items(items)
+        else:
+            errors = _schema_errors(details, is_batch)
+            items = json.loads(body) if is_batch else []
+            _check_count(len(items), max_events)
+            # Validate item by item so the valid items' remaining problems are reported too.
+            indexed, _ = _validate_items(items)
     else:
         _check_count(len(parsed), max_events)
         if not parsed:
@@ -81,11 +92,21 @@ def _event_problems(event: Event, tree: UnitTree, now: datetime) -> list[tuple[s
     return problems
 
 
-def _schema_errors(exc: ValidationError, is_batch: bool) -> list[FieldError]:
-    details = exc.errors(include_url=False, include_input=False)
-    if any(err["type"] == "json_invalid" for err in details):
-        message = details[0]["msg"]
-        raise ProblemError(400, "Malformed JSON", f"the body is not valid JSON: {message}")
+def _lenient_items(body: bytes, is_batch: bool, strict_message: str) -> list[Any]:
+    """The body's items parsed by a parser that lets lone surrogates and raw control characters through.
+
+    Only a body that holds such a string is answered 422; any other malformed body stays a 400.
+    """
+    try:
+        loaded = json.loads(body, strict=False)
+    except (ValueError, RecursionError):
+        loaded = None
+    if loaded is None or not has_forbidden_text(loaded):
+        raise ProblemError(400, "Malformed JSON", f"the body is not valid JSON: {strict_message}")
+    return loaded if is_batch and isinstance(loaded, list) else [loaded]
+
+
+def _schema_errors(details: list[Any], is_batch: bool) -> list[FieldError]:
     if is_batch and any(err["loc"] == () for err in details):
         raise ProblemError(400, "Malformed request", "the body must be a JSON array of events")
     return [_field_error(err, is_batch) for err in details]
@@ -96,15 +117,37 @@ def _check_count(count: int, max_events: int) -> None:
         raise ProblemError(413, "Too many events", f"{count} events; at most {max_events} a request")
 
 
-def _valid_items(items: list[Any]) -> list[tuple[int, Event]]:
-    """The items of a batch that are valid events on their own, with their positions."""
+def _validate_items(items: list[Any]) -> tuple[list[tuple[int, Event]], list[FieldError]]:
+    """The items that are valid events on their own (with their positions), and the others' problems."""
     valid: list[tuple[int, Event]] = []
+    errors: list[FieldError] = []
     for index, item in enumerate(items):
+        forbidden = _forbidden_text_paths(item)
+        if forbidden:
+            errors += [FieldError(index=index, field=path, message=FORBIDDEN_TEXT_MESSAGE) for path in forbidden]
+            continue
         try:
             valid.append((index, event_adapter.validate_json(json.dumps(item))))
-        except ValidationError:
-            continue  # already reported by the batch validation
-    return valid
+        except ValidationError as exc:
+            details = exc.errors(include_url=False, include_input=False)
+            errors += [_field_error(err, False).model_copy(update={"index": index}) for err in details]
+    return valid, errors
+
+
+def _forbidden_text_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of the strings (values or keys) that hold forbidden characters."""
+    if isinstance(value, str):
+        return [path] if has_forbidden_text(value) else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = key.encode("unicode_escape").decode() if has_forbidden_text(key) else key
+            child = f"{path}.{name}" if path else name
+            found += [child] if name != key else _forbidden_text_paths(item, child)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            found += _forbidden_text_paths(item, f"{path}.{position}" if path else str(position))
+    return found
 
 
 def _field_error(err: Any, is_batch: bool) -> FieldError:
@@ -116,7 +159,11 @@ def _field_error(err: Any, is_batch: bool) -> FieldError:
         return FieldError(index=int(index), field="type", message=f"unknown event type {err['ctx']['tag']!r}")
     field = "type" if err["type"] == "union_tag_not_found" else ".".join(str(part) for part in loc)
     message = err["msg"]
-    if err["type"] == "extra_forbidden":
+    if err["type"] == "string_pattern_mismatch" and CONTROL_CHARACTERS in str(err.get("ctx", {}).get("pattern")):
+        message = FORBIDDEN_TEXT_MESSAGE
+        if field == "source":
+            message = "must be a URI-reference without spaces or control characters"
+    elif err["type"] == "extra_forbidden":
         message = "unknown field: not part of the contract"
     elif err["type"] == "timezone_aware":
         message = "timestamp needs an offset (RFC 3339)"
