@@ -2,7 +2,10 @@
 
 Daily counters count facts on the local day they happened. Level counters hold the changes of
 point-in-time figures (in progress, overdue, published procedures): the figure at an instant is
-the sum of every change at or before it.
+the sum of every change at or before it. Cohort counters hold, for the dossiers received on a day,
+the changes of a figure at the instants it changes. Procedure counters are the daily and level
+counters of one procedure (unit, procedure code), for the Decision 766 components that ask whether
+a procedure had at least one such dossier.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ DAILY_COUNTERS: tuple[str, ...] = (
     "documents_electronic",
     "signed_by_organization",
     "signed_by_leader",
+    # v2 (contract §5): dossiers received that day with a synced event, with at least one supplement
+    # request, with reused components, with components from the personal data store.
+    "synced",
+    "supplement_requested",
+    "components_reused",
+    "components_from_personal_store",
+    # Dossiers received that day with components digitized, whether or not digitization was required
+    # (Decision 766, 4.2).
+    "received_digitized",
 )
 
 LEVEL_COUNTERS: tuple[str, ...] = (
@@ -37,6 +49,22 @@ LEVEL_COUNTERS: tuple[str, ...] = (
     "procedures_info",
     "procedures_partial_online",
     "procedures_full_online",
+    # Published procedures that bear a fee (Decision 766, 3.5).
+    "procedures_fee_bearing",
+    # Decision 766, 2.1: +1 when a dossier ends (resolved or withdrawn, not before it is received),
+    # +1 when it ends by its due date (at most one supplement request), and while it is open and not
+    # yet due (at most one supplement request).
+    "handled_ended",
+    "handled_ended_on_time",
+    "open_on_time",
 )
 
 ALL_COUNTERS: tuple[str, ...] = DAILY_COUNTERS + LEVEL_COUNTERS
+
+# Level counters whose figure is read as a change over the window (value at as_of minus value
+# before the first day), not as a level at as_of.
+STEP_COUNTERS: tuple[str, ...] = ("handled_ended", "handled_ended_on_time")
+
+COHORT_COUNTERS: tuple[str, ...] = ("digitized_result_missing",)
+PROCEDURE_DAILY_COUNTERS: tuple[str, ...] = ("received_online", "fee_synced", "paid_online")
+PROCEDURE_LEVEL_COUNTERS: tuple[str, ...] = ("online", "fee_bearing")

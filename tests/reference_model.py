@@ -37,6 +37,9 @@ _FACT_FIELD = {
     "dossier.paid": "paid_at",
     "dossier.withdrawn": "withdrawn_at",
     "dossier.rated": "rated_at",
+    "dossier.supplement_requested": "requested_at",
+    "dossier.supplement_completed": "completed_at",
+    "dossier.synced": "synced_at",
     "document.registered": "registered_at",
     "document.signed": "signed_at",
     "procedure.published": "published_at",
@@ -48,6 +51,7 @@ DOSSIER_FIGURES = (
     "resolved", "resolved_on_time", "resolved_late", "in_progress", "in_progress_overdue", "withdrawn",
     "digitization_required", "components_digitized", "result_digitization_required", "results_digitized",
     "fee_required", "paid_online", "ratings", "ratings_satisfied",
+    "synced", "supplement_requested", "components_reused", "components_from_personal_store",
 )  # fmt: skip
 DOCUMENT_FIGURES = ("incoming", "outgoing", "electronic", "signed_by_organization", "signed_by_leader")
 PROCEDURE_FIGURES = ("total", "info", "partial_online", "full_online")
@@ -235,6 +239,12 @@ def _count_dossier(
     components_digitized = bool(_of_type(items, "components_digitized"))
     result_digitized = bool(_of_type(items, "result_digitized"))
     paid_online = any(item.data["method"] == "online" for item in _of_type(items, "paid"))
+    # v2: flags true if any event says so; supplement requests are the set of their distinct events.
+    digitizations = _of_type(items, "components_digitized")
+    reused = any(item.data.get("reused", False) for item in digitizations)
+    from_personal_store = any(item.data.get("from_personal_store", False) for item in digitizations)
+    synced = bool(_of_type(items, "synced"))
+    supplement_requests = len(_of_type(items, "supplement_requested"))
 
     if in_window(received_at):
         out["received"] += 1
@@ -245,6 +255,10 @@ def _count_dossier(
         if received.data["fee_required"]:
             out["fee_required"] += 1
             out["paid_online"] += paid_online
+        out["synced"] += synced
+        out["supplement_requested"] += supplement_requests > 0
+        out["components_reused"] += reused
+        out["components_from_personal_store"] += from_personal_store
     if resolved is not None and in_window(resolved_at):
         assert resolved_at is not None
         out["resolved"] += 1

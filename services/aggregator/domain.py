@@ -7,12 +7,16 @@ flags. So the final state depends only on the set of events, never on their orde
 repetition, and the counters a state contributes are a function of the state alone. The
 aggregator writes the contributions of the new state minus those of the old: a duplicate yields
 zero, a correction its difference.
+
+Counts are stored per *stored unit*: the registry entry of the event's unit code valid on the local
+day of its fact date (contract §1.1). A `UnitResolver` given to `Contributions` makes that choice,
+so corrections that move a fact date across a reorganization move the counts with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, get_args
 
@@ -28,13 +32,16 @@ from shared.events import (
     DossierReceived,
     DossierResolved,
     DossierResultDigitized,
+    DossierSupplementCompleted,
+    DossierSupplementRequested,
+    DossierSynced,
     DossierWithdrawn,
     Event,
     ProcedureEvent,
     ProcedurePublished,
     ProcedureUnpublished,
 )
-from shared.timezone import local_day
+from shared.timezone import local_day, start_of_day
 
 T = TypeVar("T")
 
@@ -83,6 +90,20 @@ class RatingFacts(NamedTuple):
     rating: Literal["very_satisfied", "satisfied", "dissatisfied"]
 
 
+class V2Facts(NamedTuple):
+    """The dossier facts contract v2 added (for the Decision 766 index), kept apart so the events of
+    v1 rebuild the state with one field fewer to copy."""
+
+    supplement_requests: frozenset[Version] = frozenset()  # distinct events: each one counts
+    supplement_completions: frozenset[Version] = frozenset()
+    synced: bool = False
+    components_reused: bool = False
+    components_from_personal_store: bool = False
+
+
+NO_V2_FACTS = V2Facts()
+
+
 class DossierState(NamedTuple):
     received: Versioned[ReceivedFacts] | None = None
     due: Versioned[datetime | None] | None = None
@@ -92,6 +113,7 @@ class DossierState(NamedTuple):
     components_digitized: bool = False
     result_digitized: bool = False
     paid_online: bool = False
+    v2: V2Facts = NO_V2_FACTS
 
 
 # --- documents ----------------------------------------------------------------------------------
@@ -122,6 +144,8 @@ class CatalogueEntry(NamedTuple):
     version: Version
     effective_at: datetime
     service_level: ServiceLevel | None  # None: unpublished
+    fee_bearing: bool = False
+    requires_paper_result: bool = True
 
 
 class ProcedureState(NamedTuple):
@@ -193,8 +217,9 @@ def _with_due(state: DossierState, due: Versioned[datetime | None] | None) -> Do
         return state
     s = state
     return DossierState(
-        s.received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
-    )
+        s.received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online,
+        s.v2,
+    )  # fmt: skip
 
 
 def _apply_received(state: DossierState, event: DossierReceived, version: Version) -> DossierState:
@@ -206,8 +231,9 @@ def _apply_received(state: DossierState, event: DossierReceived, version: Versio
         return state
     s = state
     return DossierState(
-        received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
-    )
+        received, due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online,
+        s.v2,
+    )  # fmt: skip
 
 
 def _apply_due_changed(state: DossierState, event: DossierDueChanged, version: Version) -> DossierState:
@@ -217,10 +243,22 @@ def _apply_due_changed(state: DossierState, event: DossierDueChanged, version: V
 def _apply_components_digitized(
     state: DossierState, event: DossierComponentsDigitized, version: Version
 ) -> DossierState:
-    if state.components_digitized:
-        return state
     s = state
-    return DossierState(s.received, s.due, s.resolved, s.withdrawn, s.rating, True, s.result_digitized, s.paid_online)
+    v2 = s.v2
+    d = event.data
+    if (d.reused and not v2.components_reused) or (d.from_personal_store and not v2.components_from_personal_store):
+        v2 = V2Facts(
+            v2.supplement_requests,
+            v2.supplement_completions,
+            v2.synced,
+            v2.components_reused or d.reused,
+            v2.components_from_personal_store or d.from_personal_store,
+        )
+    if s.components_digitized and v2 is s.v2:
+        return state
+    return DossierState(
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, True, s.result_digitized, s.paid_online, v2
+    )
 
 
 def _apply_resolved(state: DossierState, event: DossierResolved, version: Version) -> DossierState:
@@ -232,8 +270,9 @@ def _apply_resolved(state: DossierState, event: DossierResolved, version: Versio
         return state
     s = state
     return DossierState(
-        s.received, s.due, resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
-    )
+        s.received, s.due, resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online,
+        s.v2,
+    )  # fmt: skip
 
 
 def _apply_result_digitized(state: DossierState, event: DossierResultDigitized, version: Version) -> DossierState:
@@ -241,7 +280,7 @@ def _apply_result_digitized(state: DossierState, event: DossierResultDigitized, 
         return state
     s = state
     return DossierState(
-        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, True, s.paid_online
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, True, s.paid_online, s.v2
     )
 
 
@@ -250,7 +289,7 @@ def _apply_paid(state: DossierState, event: DossierPaid, version: Version) -> Do
         return state
     s = state
     return DossierState(
-        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, True
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, True, s.v2
     )
 
 
@@ -260,8 +299,9 @@ def _apply_withdrawn(state: DossierState, event: DossierWithdrawn, version: Vers
         return state
     s = state
     return DossierState(
-        s.received, s.due, s.resolved, withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online
-    )
+        s.received, s.due, s.resolved, withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online,
+        s.v2,
+    )  # fmt: skip
 
 
 def _apply_rated(state: DossierState, event: DossierRated, version: Version) -> DossierState:
@@ -271,8 +311,48 @@ def _apply_rated(state: DossierState, event: DossierRated, version: Version) -> 
         return state
     s = state
     return DossierState(
-        s.received, s.due, s.resolved, s.withdrawn, rating, s.components_digitized, s.result_digitized, s.paid_online
-    )
+        s.received, s.due, s.resolved, s.withdrawn, rating, s.components_digitized, s.result_digitized, s.paid_online,
+        s.v2,
+    )  # fmt: skip
+
+
+def _with_v2(state: DossierState, v2: V2Facts) -> DossierState:
+    s = state
+    return DossierState(
+        s.received, s.due, s.resolved, s.withdrawn, s.rating, s.components_digitized, s.result_digitized, s.paid_online,
+        v2,
+    )  # fmt: skip
+
+
+def _apply_supplement_requested(
+    state: DossierState, event: DossierSupplementRequested, version: Version
+) -> DossierState:
+    v2 = state.v2
+    if version in v2.supplement_requests:
+        return state
+    requests = v2.supplement_requests | {version}
+    return _with_v2(state, V2Facts(requests, *v2[1:]))
+
+
+def _apply_supplement_completed(
+    state: DossierState, event: DossierSupplementCompleted, version: Version
+) -> DossierState:
+    v2 = state.v2
+    if version in v2.supplement_completions:
+        return state
+    completions = v2.supplement_completions | {version}
+    return _with_v2(state, V2Facts(v2.supplement_requests, completions, *v2[2:]))
+
+
+def _apply_synced(state: DossierState, event: DossierSynced, version: Version) -> DossierState:
+    v2 = state.v2
+    if v2.synced:
+        return state
+    return _with_v2(
+        state,
+        V2Facts(v2.supplement_requests, v2.supplement_completions, True, v2.components_reused,
+                v2.components_from_personal_store),
+    )  # fmt: skip
 
 
 def _apply_registered(state: DocumentState, event: DocumentRegistered, version: Version) -> DocumentState:
@@ -305,7 +385,8 @@ def _apply_catalogue_entry(state: ProcedureState, entry: CatalogueEntry) -> Proc
 
 def _apply_published(state: ProcedureState, event: ProcedurePublished, version: Version) -> ProcedureState:
     d = event.data
-    return _apply_catalogue_entry(state, CatalogueEntry(version, d.published_at, d.service_level))
+    entry = CatalogueEntry(version, d.published_at, d.service_level, d.fee_bearing, d.requires_paper_result)
+    return _apply_catalogue_entry(state, entry)
 
 
 def _apply_unpublished(state: ProcedureState, event: ProcedureUnpublished, version: Version) -> ProcedureState:
@@ -322,6 +403,9 @@ _APPLY: dict[type, tuple[type, Callable[[Any, Any, Version], State]]] = {
     DossierPaid: (DossierState, _apply_paid),
     DossierWithdrawn: (DossierState, _apply_withdrawn),
     DossierRated: (DossierState, _apply_rated),
+    DossierSupplementRequested: (DossierState, _apply_supplement_requested),
+    DossierSupplementCompleted: (DossierState, _apply_supplement_completed),
+    DossierSynced: (DossierState, _apply_synced),
     DocumentRegistered: (DocumentState, _apply_registered),
     DocumentSigned: (DocumentState, _apply_signed),
     ProcedurePublished: (ProcedureState, _apply_published),
@@ -331,36 +415,69 @@ _APPLY: dict[type, tuple[type, Callable[[Any, Any, Version], State]]] = {
 
 # --- contributions ------------------------------------------------------------------------------
 
-DailyKey = tuple[str, str, date]  # (unit, counter, local day)
-LevelKey = tuple[str, str, datetime]  # (unit, counter, instant the level changes)
+DailyKey = tuple[str, str, date]  # (stored unit, counter, local day)
+LevelKey = tuple[str, str, datetime]  # (stored unit, counter, instant the level changes)
+CohortKey = tuple[str, str, date, datetime]  # (stored unit, counter, local day received, instant of change)
+ProcedureDailyKey = tuple[str, str, str, date]  # (stored unit, procedure code, counter, local day)
+ProcedureLevelKey = tuple[str, str, str, datetime]  # (stored unit, procedure code, counter, instant)
 
 
-@dataclass(frozen=True, slots=True)
+class UnitPlacement(NamedTuple):
+    """Where a unit code stands on a day: the stored unit key, and when that unit ends (if it does)."""
+
+    key: str
+    ends_at: datetime | None
+
+
+UnitResolver = Callable[[str, date], UnitPlacement]
+
+
+def units_valid_forever(code: str, day: date) -> UnitPlacement:
+    """The resolver of a registry without dates (contract v1): a code is its own stored unit."""
+    return UnitPlacement(code, None)
+
+
+@dataclass(slots=True)
 class Contributions:
-    """What states add to the counters: daily counts and level changes (no zero entries)."""
+    """What states add to the counters, by kind of stored counter (no zero entries once dropped).
+
+    - `daily`: counts per unit and local day (a fact counts on the day it happened);
+    - `levels`: changes of point-in-time figures (a figure at t is the sum of the changes at or before t);
+    - `cohorts`: changes of a figure of the dossiers received on a day, at the instant it changes (a
+      window's value at as_of sums the cohorts of the window's days up to as_of);
+    - `procedure_daily` and `procedure_levels`: the same two kinds per procedure, for the index
+      components that ask whether a procedure had at least one such dossier.
+    """
 
     daily: dict[DailyKey, int]
     levels: dict[LevelKey, int]
+    cohorts: dict[CohortKey, int] = field(default_factory=dict)
+    procedure_daily: dict[ProcedureDailyKey, int] = field(default_factory=dict)
+    procedure_levels: dict[ProcedureLevelKey, int] = field(default_factory=dict)
+    units: UnitResolver = field(default=units_valid_forever, compare=False, repr=False)
 
     @classmethod
-    def empty(cls) -> Contributions:
-        return cls({}, {})
+    def empty(cls, units: UnitResolver = units_valid_forever) -> Contributions:
+        return cls({}, {}, {}, {}, {}, units)
+
+    def tables(self) -> tuple[dict[Any, int], ...]:
+        return (self.daily, self.levels, self.cohorts, self.procedure_daily, self.procedure_levels)
 
     def add(self, other: Contributions) -> None:
         """Accumulate `other` in place (zero entries dropped)."""
-        _accumulate(self.daily, other.daily)
-        _accumulate(self.levels, other.levels)
+        for mine, theirs in zip(self.tables(), other.tables(), strict=True):
+            _accumulate(mine, theirs)
 
     def add_state(self, state: State, sign: int = 1) -> None:
         """Accumulate `sign` times the contributions of `state` in place (zero entries kept)."""
-        _CONTRIBUTE[type(state)](state, sign, self.daily, self.levels)
+        _CONTRIBUTE[type(state)](state, sign, self)
 
     def drop_zeros(self) -> None:
-        _drop_zeros(self.daily)
-        _drop_zeros(self.levels)
+        for table in self.tables():
+            _drop_zeros(table)
 
     def is_empty(self) -> bool:
-        return not self.daily and not self.levels
+        return not any(self.tables())
 
 
 K = TypeVar("K")
@@ -380,39 +497,56 @@ def _accumulate(into: dict[K, int], delta: dict[K, int]) -> None:
             into.pop(key, None)
 
 
-def contributions(state: State) -> Contributions:
-    result = Contributions.empty()
+def contributions(state: State, units: UnitResolver = units_valid_forever) -> Contributions:
+    result = Contributions.empty(units)
     result.add_state(state)
     result.drop_zeros()
     return result
 
 
-# The functions below add `sign` times a state's contributions into `daily` and `levels`; the
-# planner calls them with +1 for a new state and -1 for the state it replaces, so no intermediate
-# counters are built per state.
+def _add(counts: dict[K, int], key: K, sign: int) -> None:
+    counts[key] = counts.get(key, 0) + sign
 
 
-def _dossier_contributions(
-    state: DossierState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
-) -> None:
+# The functions below add `sign` times a state's contributions into `out`; the planner calls them
+# with +1 for a new state and -1 for the state it replaces, so no intermediate counters are built
+# per state.
+
+
+def _dossier_contributions(state: DossierState, sign: int, out: Contributions) -> None:
     if state.received is None:
         return  # kept until the dossier's `received` event arrives
     received = state.received.value
-    unit = received.unit
+    received_at = received.received_at
+    received_day = local_day(received_at)
+    unit = out.units(received.unit, received_day).key
+    daily = out.daily
     get = daily.get
-    received_day = local_day(received.received_at)
+    v2 = state.v2
     keys = [(unit, "received", received_day), (unit, _RECEIVED_BY_CHANNEL[received.channel], received_day)]
     if received.digitization_required:
         keys.append((unit, "digitization_required", received_day))
         if state.components_digitized:
             keys.append((unit, "components_digitized", received_day))
+    if state.components_digitized:
+        keys.append((unit, "received_digitized", received_day))
     if received.fee_required:
         keys.append((unit, "fee_required", received_day))
         if state.paid_online:
             keys.append((unit, "paid_online", received_day))
+    if v2 is not NO_V2_FACTS:
+        if v2.synced:
+            keys.append((unit, "synced", received_day))
+        if v2.supplement_requests:
+            keys.append((unit, "supplement_requested", received_day))
+        if v2.components_reused:
+            keys.append((unit, "components_reused", received_day))
+        if v2.components_from_personal_store:
+            keys.append((unit, "components_from_personal_store", received_day))
 
     due_at = state.due.value if state.due is not None else None
     resolved_at: datetime | None = None
+    result_missing = False  # resolved, its result had to be digitized, and was not
     if state.resolved is not None:
         resolved = state.resolved.value
         resolved_at = resolved.resolved_at
@@ -424,6 +558,8 @@ def _dossier_contributions(
             keys.append((unit, "result_digitization_required", resolved_day))
             if state.result_digitized:
                 keys.append((unit, "results_digitized", resolved_day))
+            else:
+                result_missing = True
 
     withdrawn_at = state.withdrawn.value if state.withdrawn is not None else None
     if withdrawn_at is not None:
@@ -445,44 +581,76 @@ def _dossier_contributions(
         ended_at = resolved_at
     else:
         ended_at = min(resolved_at, withdrawn_at)
-    _add_interval(levels, sign, unit, "in_progress", received.received_at, ended_at)
+    levels = out.levels
+    _add_interval(levels, sign, unit, "in_progress", received_at, ended_at)
     if due_at is not None:
         # Overdue at t: in progress at t and due_at < t.
-        overdue_from = max(received.received_at, due_at + TICK)
+        overdue_from = max(received_at, due_at + TICK)
         _add_interval(levels, sign, unit, "in_progress_overdue", overdue_from, ended_at)
+
+    # Decision 766, 2.1: handled in W = ended in W (counted when it ends, not before it is received)
+    # plus open at as_of; on time = ended by its due date, or open and not yet due; more than one
+    # supplement request makes a dossier late.
+    late_by_supplements = len(v2.supplement_requests) > 1
+    if ended_at is not None:
+        handled_at = max(received_at, ended_at)
+        _add(levels, (unit, "handled_ended", handled_at), sign)
+        if not late_by_supplements and (due_at is None or ended_at <= due_at):
+            _add(levels, (unit, "handled_ended_on_time", handled_at), sign)
+    if not late_by_supplements:
+        open_until = ended_at
+        if due_at is not None:
+            open_until = due_at + TICK if ended_at is None else min(ended_at, due_at + TICK)
+        _add_interval(levels, sign, unit, "open_on_time", received_at, open_until)
+
+    # Decision 766, 4.2: of the dossiers received on a day with components digitized, those resolved
+    # (at or before as_of) whose required result was not digitized drop out from the instant resolved.
+    if result_missing and state.components_digitized:
+        assert resolved_at is not None
+        _add(out.cohorts, (unit, "digitized_result_missing", received_day, resolved_at), sign)
+
+    # Per procedure (3.2, 3.5): the days on which a procedure received such dossiers.
+    code = received.procedure_code
+    procedure_daily = out.procedure_daily
+    if received.channel == "online":
+        _add(procedure_daily, (unit, code, "received_online", received_day), sign)
+    if received.fee_required and v2.synced:
+        _add(procedure_daily, (unit, code, "fee_synced", received_day), sign)
+    if state.paid_online:
+        _add(procedure_daily, (unit, code, "paid_online", received_day), sign)
 
 
 _RECEIVED_BY_CHANNEL = {channel: f"received_{channel}" for channel in ("online", "direct", "postal")}
 
 
 def _add_interval(
-    levels: dict[LevelKey, int], sign: int, unit: str, counter: str, start: datetime, end: datetime | None
+    levels: dict[K, int], sign: int, unit: str, counter: str, start: datetime, end: datetime | None
 ) -> None:
     """+sign from `start` (inclusive) until `end` (exclusive); nothing if the interval is empty."""
     # Aware datetimes compare and hash by instant, so keys need no conversion to one offset.
     if end is not None and end <= start:
         return
-    key = (unit, counter, start)
+    key: Any = (unit, counter, start)
     levels[key] = levels.get(key, 0) + sign
     if end is not None:
         key = (unit, counter, end)
         levels[key] = levels.get(key, 0) - sign
 
 
-def _document_contributions(
-    state: DocumentState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
-) -> None:
+def _document_contributions(state: DocumentState, sign: int, out: Contributions) -> None:
     if state.registered is None or state.registered.value.confidential:
         return  # confidential documents count in no indicator
     reg = state.registered.value
     day = local_day(reg.registered_at)
-    keys = [(reg.unit, _DOCUMENTS_BY_DIRECTION[reg.direction], day)]
+    unit = out.units(reg.unit, day).key
+    keys = [(unit, _DOCUMENTS_BY_DIRECTION[reg.direction], day)]
     if reg.electronic:
-        keys.append((reg.unit, "documents_electronic", day))
+        keys.append((unit, "documents_electronic", day))
     if state.signed_by_organization is not None:
-        keys.append((reg.unit, "signed_by_organization", local_day(state.signed_by_organization.value)))
+        keys.append((unit, "signed_by_organization", local_day(state.signed_by_organization.value)))
     if state.signed_by_leader is not None:
-        keys.append((reg.unit, "signed_by_leader", local_day(state.signed_by_leader.value)))
+        keys.append((unit, "signed_by_leader", local_day(state.signed_by_leader.value)))
+    daily = out.daily
     get = daily.get
     for key in keys:
         daily[key] = get(key, 0) + sign
@@ -491,35 +659,75 @@ def _document_contributions(
 _DOCUMENTS_BY_DIRECTION = {direction: f"documents_{direction}" for direction in ("incoming", "outgoing")}
 
 
-def _procedure_contributions(
-    state: ProcedureState, sign: int, daily: dict[DailyKey, int], levels: dict[LevelKey, int]
-) -> None:
-    """Level changes of the procedure's published service level over time.
+class _Published(NamedTuple):
+    """A procedure counted from `start` (inclusive) to `end` (exclusive, None: open) in stored unit `unit`."""
+
+    start: datetime
+    end: datetime | None
+    unit: str
+    entry: CatalogueEntry
+
+
+def _published_periods(state: ProcedureState, units: UnitResolver) -> list[_Published]:
+    """When the procedure counts, and as which entry.
 
     At instant t the procedure's state is set by the greatest-version entry among those in force
-    (effective_at <= t); it counts when that entry is a publication.
+    (effective_at <= t); it counts when that entry is a publication, in the stored unit its code
+    named on the entry's day, and only while that unit exists (contract §1.1: procedures of an
+    ended unit stop counting on its valid_to).
     """
-    winner: CatalogueEntry | None = None
-    current: ServiceLevel | None = None
+    periods: list[_Published] = []
     entries = sorted(state.entries, key=lambda entry: entry.effective_at)
+    winner: CatalogueEntry | None = None
     for index, entry in enumerate(entries):
         if winner is None or entry.version > winner.version:
             winner = entry
-        is_last_at_instant = index + 1 == len(entries) or entries[index + 1].effective_at != entry.effective_at
-        if not is_last_at_instant or winner.service_level == current:
+        if index + 1 < len(entries) and entries[index + 1].effective_at == entry.effective_at:
+            continue  # the winner at this instant is known once every entry of the instant is seen
+        start = entry.effective_at
+        end = entries[index + 1].effective_at if index + 1 < len(entries) else None
+        if winner.service_level is None:
             continue
-        at = entry.effective_at.astimezone(UTC)
-        if current is not None:
-            key = (state.unit, f"procedures_{current}", at)
-            levels[key] = levels.get(key, 0) - sign
-        if winner.service_level is not None:
-            key = (state.unit, f"procedures_{winner.service_level}", at)
-            levels[key] = levels.get(key, 0) + sign
-        current = winner.service_level
+        placement = units(state.unit, local_day(winner.effective_at))
+        if placement.ends_at is not None and (end is None or placement.ends_at < end):
+            end = placement.ends_at
+        if end is not None and end <= start:
+            continue
+        periods.append(_Published(start, end, placement.key, winner))
+    return periods
 
 
-_CONTRIBUTE: dict[type, Callable[[Any, int, dict[DailyKey, int], dict[LevelKey, int]], None]] = {
+def _procedure_contributions(state: ProcedureState, sign: int, out: Contributions) -> None:
+    """Level changes of the procedure's published service level and flags over time."""
+    levels = out.levels
+    per_procedure = out.procedure_levels
+    code = state.procedure_code
+    for period in _published_periods(state, out.units):
+        entry = period.entry
+        start, end = period.start.astimezone(UTC), period.end
+        counters = [f"procedures_{entry.service_level}"]
+        if entry.fee_bearing:
+            counters.append("procedures_fee_bearing")
+        for counter in counters:
+            _add(levels, (period.unit, counter, start), sign)
+            if end is not None:
+                _add(levels, (period.unit, counter, end.astimezone(UTC)), -sign)
+        flags = ["fee_bearing"] if entry.fee_bearing else []
+        if entry.service_level != "info":
+            flags.append("online")
+        for flag in flags:
+            _add(per_procedure, (period.unit, code, flag, start), sign)
+            if end is not None:
+                _add(per_procedure, (period.unit, code, flag, end.astimezone(UTC)), -sign)
+
+
+_CONTRIBUTE: dict[type, Callable[[Any, int, Contributions], None]] = {
     DossierState: _dossier_contributions,
     DocumentState: _document_contributions,
     ProcedureState: _procedure_contributions,
 }
+
+
+def unit_end(valid_to: date | None) -> datetime | None:
+    """The instant a unit ends: the start of its `valid_to` day (local), or None if it does not end."""
+    return None if valid_to is None else start_of_day(valid_to)

@@ -9,9 +9,11 @@ from services.aggregator.domain import (
     AggregateKey,
     Contributions,
     State,
+    UnitResolver,
     aggregate_key,
     apply,
     initial_state,
+    units_valid_forever,
 )
 from shared.events import Event
 
@@ -22,18 +24,24 @@ class BatchPlan:
     delta: Contributions
 
 
-def plan_batch(events: Iterable[Event], prior: Mapping[AggregateKey, State]) -> BatchPlan:
-    return plan_keyed_batch(((aggregate_key(event), event) for event in events), prior)
+def plan_batch(
+    events: Iterable[Event], prior: Mapping[AggregateKey, State], units: UnitResolver = units_valid_forever
+) -> BatchPlan:
+    return plan_keyed_batch(((aggregate_key(event), event) for event in events), prior, units)
 
 
-def plan_keyed_batch(events: Iterable[tuple[AggregateKey, Event]], prior: Mapping[AggregateKey, State]) -> BatchPlan:
+def plan_keyed_batch(
+    events: Iterable[tuple[AggregateKey, Event]],
+    prior: Mapping[AggregateKey, State],
+    units: UnitResolver = units_valid_forever,
+) -> BatchPlan:
     """`plan_batch` for events whose aggregate keys are already known."""
     current: dict[AggregateKey, State] = {}
     for key, event in events:
         state = current.get(key) or prior.get(key) or initial_state(key)
         current[key] = apply(state, event)
     changed: dict[AggregateKey, State] = {}
-    delta = Contributions.empty()
+    delta = Contributions.empty(units)
     for key, new in current.items():
         old = prior.get(key)
         if new is old or new == old:

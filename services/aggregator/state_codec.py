@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from services.aggregator.domain import (
+    NO_V2_FACTS,
     AggregateKey,
     CatalogueEntry,
     DocumentState,
@@ -24,6 +25,7 @@ from services.aggregator.domain import (
     RegisteredFacts,
     ResolvedFacts,
     State,
+    V2Facts,
     Version,
     Versioned,
 )
@@ -68,7 +70,7 @@ def _encode(state: State) -> Json:
             return {
                 "unit": state.unit,
                 "code": state.procedure_code,
-                "entries": [[_version(e.version), e.effective_at, e.service_level] for e in sorted(state.entries)],
+                "entries": [_encode_entry(e) for e in sorted(state.entries)],
             }
 
 
@@ -79,10 +81,20 @@ def _decode(key: AggregateKey, raw: Json) -> State:
     if kind == "document":
         return _decode_document(raw)
     return ProcedureState(
-        unit=raw["unit"],
-        procedure_code=raw["code"],
-        entries=frozenset(CatalogueEntry(_parse_version(v), _parse_ts(at), level) for v, at, level in raw["entries"]),
+        unit=raw["unit"], procedure_code=raw["code"], entries=frozenset(_decode_entry(e) for e in raw["entries"])
     )
+
+
+def _encode_entry(entry: CatalogueEntry) -> list[Any]:
+    encoded = [_version(entry.version), entry.effective_at, entry.service_level]
+    if entry.fee_bearing or not entry.requires_paper_result:  # v1 entries keep their three items
+        encoded += [entry.fee_bearing, entry.requires_paper_result]
+    return encoded
+
+
+def _decode_entry(raw: list[Any]) -> CatalogueEntry:
+    v, at, level, *flags = raw
+    return CatalogueEntry(_parse_version(v), _parse_ts(at), level, *flags)
 
 
 def _encode_dossier(state: DossierState) -> Json:
@@ -115,9 +127,19 @@ def _encode_dossier(state: DossierState) -> Json:
         rat = state.rating.value
         out["rating"] = [_version(state.rating.version), rat.rated_at, rat.rating]
     flags = [name for name in ("components_digitized", "result_digitized", "paid_online") if getattr(state, name)]
+    v2 = state.v2
+    if v2 is not NO_V2_FACTS:
+        flags += [name for name in _V2_FLAGS if getattr(v2, name)]
+        if v2.supplement_requests:
+            out["supplements"] = [_version(v) for v in sorted(v2.supplement_requests)]
+        if v2.supplement_completions:
+            out["completions"] = [_version(v) for v in sorted(v2.supplement_completions)]
     if flags:
         out["flags"] = flags
     return out
+
+
+_V2_FLAGS = ("synced", "components_reused", "components_from_personal_store")
 
 
 def _decode_dossier(raw: Json) -> DossierState:
@@ -138,6 +160,15 @@ def _decode_dossier(raw: Json) -> DossierState:
         v, at, value = raw["rating"]
         rating = Versioned(_parse_version(v), RatingFacts(_parse_ts(at), value))
     flags = set(raw.get("flags", ()))
+    v2 = NO_V2_FACTS
+    if "supplements" in raw or "completions" in raw or not flags.isdisjoint(_V2_FLAGS):
+        v2 = V2Facts(
+            frozenset(_parse_version(v) for v in raw.get("supplements", ())),
+            frozenset(_parse_version(v) for v in raw.get("completions", ())),
+            "synced" in flags,
+            "components_reused" in flags,
+            "components_from_personal_store" in flags,
+        )
     return DossierState(
         received=received,
         due=due,
@@ -147,6 +178,7 @@ def _decode_dossier(raw: Json) -> DossierState:
         components_digitized="components_digitized" in flags,
         result_digitized="result_digitized" in flags,
         paid_online="paid_online" in flags,
+        v2=v2,
     )
 
 

@@ -15,6 +15,7 @@ DOSSIER_FIGURES = (
     "resolved", "resolved_on_time", "resolved_late", "in_progress", "in_progress_overdue", "withdrawn",
     "digitization_required", "components_digitized", "result_digitization_required", "results_digitized",
     "fee_required", "paid_online", "ratings", "ratings_satisfied",
+    "synced", "supplement_requested", "components_reused", "components_from_personal_store",
 )  # fmt: skip
 # Figure name -> stored counter.
 DOCUMENT_FIGURES = {

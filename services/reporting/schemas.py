@@ -34,6 +34,12 @@ class DossierFigures(BaseModel):
     paid_online: int = Field(description="Of those, dossiers paid online")
     ratings: int = Field(description="Dossiers whose winning rating has rated_at in the window")
     ratings_satisfied: int = Field(description="Of those, rated very_satisfied or satisfied")
+    synced: int = Field(description="Received dossiers synchronised to the National Public Service Portal (v2)")
+    supplement_requested: int = Field(description="Received dossiers with at least one supplement request (v2)")
+    components_reused: int = Field(description="Received dossiers with components reused from digitized data (v2)")
+    components_from_personal_store: int = Field(
+        description="Received dossiers with components from the applicant's personal data store (v2)"
+    )
 
 
 class DocumentFigures(BaseModel):
@@ -87,6 +93,10 @@ class MonthDossierFigures(BaseModel):
     paid_online: int | None
     ratings: int | None
     ratings_satisfied: int | None
+    synced: int | None
+    supplement_requested: int | None
+    components_reused: int | None
+    components_from_personal_store: int | None
 
 
 class MonthDocumentFigures(BaseModel):
@@ -174,6 +184,7 @@ MY_HAO_EXAMPLE: dict[str, Any] = {
         "in_progress_overdue": 0, "withdrawn": 0, "digitization_required": 1729, "components_digitized": 1402,
         "result_digitization_required": 1319, "results_digitized": 1089, "fee_required": 606,
         "paid_online": 158, "ratings": 0, "ratings_satisfied": 0,
+        "synced": 0, "supplement_requested": 0, "components_reused": 0, "components_from_personal_store": 0,
     },
     "documents": {
         "incoming": 8623, "outgoing": 13816, "electronic": 22439,

@@ -42,6 +42,8 @@ _DAILY_FIGURES |= {
     "signed_by_organization": "signed_by_organization",
     "signed_by_leader": "signed_by_leader",
 }
+# Counters that only feed the Decision 766 index (checked against its own reference).
+_INDEX_ONLY = {"received_digitized", "procedures_fee_bearing", "handled_ended", "handled_ended_on_time", "open_on_time"}
 _LEVEL_FIGURES = {
     "in_progress": "in_progress",
     "in_progress_overdue": "in_progress_overdue",
@@ -57,10 +59,10 @@ def core_figures(total: Contributions, start: date, end: date, as_of: datetime, 
     chosen = set(units)
     result = dict.fromkeys(ALL_FIGURES, 0)
     for (unit, counter, day), value in total.daily.items():
-        if unit in chosen and start <= day <= end:
+        if unit in chosen and start <= day <= end and counter not in _INDEX_ONLY:
             result[_DAILY_FIGURES[counter]] += value
     for (unit, counter, at), value in total.levels.items():
-        if unit in chosen and at <= as_of:
+        if unit in chosen and at <= as_of and counter not in _INDEX_ONLY:
             result[_LEVEL_FIGURES[counter]] += value
     result["total"] = result["info"] + result["partial_online"] + result["full_online"]
     return result
@@ -164,6 +166,9 @@ def simple(kind: str, dossier: str = "d1", *, id: str, at: str, time: str | None
         "dossier.paid": "paid_at",
         "dossier.withdrawn": "withdrawn_at",
         "dossier.rated": "rated_at",
+        "dossier.supplement_requested": "requested_at",
+        "dossier.supplement_completed": "completed_at",
+        "dossier.synced": "synced_at",
     }[kind]
     return event(kind, dossier, id=id, time=t(time) if time else None, **{fact: t(at)}, **data)
 

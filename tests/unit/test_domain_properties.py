@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from services.aggregator.domain import AggregateKey, Contributions, State
 from services.aggregator.planner import plan_batch
+from services.aggregator.state_codec import dump_state, load_state
 from shared.events import Event
 from tests.reference_model import event
 from tests.unit.test_domain_cases import (
@@ -75,6 +76,9 @@ def dossier_spec(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
                 "paid",
                 "withdrawn",
                 "rated",
+                "supplement_requested",
+                "supplement_completed",
+                "synced",
             ]
         )
     )
@@ -94,8 +98,19 @@ def dossier_spec(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
             _maybe(draw, data, "digitization_required")
         case "due_changed":
             data = {"due_at": draw(st.none() | moments())}
-        case "components_digitized" | "result_digitized":
+        case "components_digitized":
             data = {"digitized_at": draw(moments())}
+            for flag in ("reused", "from_personal_store"):
+                if draw(st.booleans()):
+                    data[flag] = draw(st.booleans())
+        case "result_digitized":
+            data = {"digitized_at": draw(moments())}
+        case "supplement_requested":
+            data = {"requested_at": draw(moments())}
+        case "supplement_completed":
+            data = {"completed_at": draw(moments())}
+        case "synced":
+            data = {"synced_at": draw(moments())}
         case "resolved":
             data = {"resolved_at": draw(moments()), "outcome": draw(st.sampled_from(["approved", "rejected"]))}
             _maybe(draw, data, "result_digitization_required")
@@ -138,7 +153,11 @@ def procedure_spec(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     unit = draw(st.sampled_from(UNITS[:2]))
     if draw(st.booleans()):
         level = draw(st.sampled_from(["info", "partial_online", "full_online"]))
-        return ("procedure.published", subject, {"unit": unit, "service_level": level, "published_at": draw(moments())})
+        data: dict[str, Any] = {"unit": unit, "service_level": level, "published_at": draw(moments())}
+        for flag in ("fee_bearing", "requires_paper_result"):
+            if draw(st.booleans()):
+                data[flag] = draw(st.booleans())
+        return ("procedure.published", subject, data)
     return ("procedure.unpublished", subject, {"unit": unit, "unpublished_at": draw(moments())})
 
 
@@ -257,3 +276,12 @@ def test_counters_never_go_negative(delivery: tuple[list[dict[str, Any]], list[E
     for (unit, counter, _at), value in sorted(total.levels.items(), key=lambda item: item[0][2]):
         running[(unit, counter)] = running.get((unit, counter), 0) + value
         assert running[(unit, counter)] >= 0
+
+
+@PROPERTY_SETTINGS
+@given(deliveries())
+def test_every_state_survives_its_stored_form(delivery: tuple[list[dict[str, Any]], list[Event]]) -> None:
+    """States (v2 facts, flags and catalogue entries included) are stored as JSON and read back equal."""
+    _history, delivered = delivery
+    for key, state in fold(delivered).items():
+        assert load_state(key, dump_state(state)) == state
