@@ -6,6 +6,7 @@ import logging
 
 import uvicorn
 
+from services.infra.http_timeouts import PROTOCOL
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 
@@ -13,7 +14,9 @@ from services.intake.config import IntakeSettings
 def main() -> None:
     settings = IntakeSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.bind_host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=settings.bind_host, port=settings.port, log_level="warning", http=PROTOCOL
+    )
 
 
 if __name__ == "__main__":

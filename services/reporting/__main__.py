@@ -8,6 +8,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from services.infra.http_timeouts import PROTOCOL
 from services.reporting.app import create_app
 from services.reporting.config import ReportingSettings
 
@@ -44,6 +45,7 @@ def main() -> None:
             port=settings.port,
             log_level="warning",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=PROTOCOL,
         )
         return
     app = create_app(settings)
@@ -53,6 +55,7 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=PROTOCOL,
     )
     ReportingServer(config, app).run()
 
