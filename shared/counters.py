@@ -3,9 +3,9 @@
 Daily counters count facts on the local day they happened. Level counters hold the changes of
 point-in-time figures (in progress, overdue, published procedures): the figure at an instant is
 the sum of every change at or before it. Cohort counters hold, for the dossiers received on a day,
-the changes of a figure at the instants it changes. Procedure counters are the daily and level
-counters of one procedure (unit, procedure code), for the Decision 766 components that ask whether
-a procedure had at least one such dossier.
+the changes of a figure at the instants it changes. Procedure counters are the daily counters of
+one procedure (unit, procedure code), for the Decision 766 components that ask whether a procedure
+had at least one such dossier in a window.
 """
 
 from __future__ import annotations
@@ -67,4 +67,3 @@ STEP_COUNTERS: tuple[str, ...] = ("handled_ended", "handled_ended_on_time")
 
 COHORT_COUNTERS: tuple[str, ...] = ("digitized_result_missing",)
 PROCEDURE_DAILY_COUNTERS: tuple[str, ...] = ("received_online", "fee_synced", "paid_online")
-PROCEDURE_LEVEL_COUNTERS: tuple[str, ...] = ("online", "fee_bearing")

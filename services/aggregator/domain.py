@@ -419,7 +419,8 @@ DailyKey = tuple[str, str, date]  # (stored unit, counter, local day)
 LevelKey = tuple[str, str, datetime]  # (stored unit, counter, instant the level changes)
 CohortKey = tuple[str, str, date, datetime]  # (stored unit, counter, local day received, instant of change)
 ProcedureDailyKey = tuple[str, str, str, date]  # (stored unit, procedure code, counter, local day)
-ProcedureLevelKey = tuple[str, str, str, datetime]  # (stored unit, procedure code, counter, instant)
+# (stored unit, procedure code, from, until (None: open), published online, fee-bearing)
+ProcedurePeriodKey = tuple[str, str, datetime, datetime | None, bool, bool]
 
 
 class UnitPlacement(NamedTuple):
@@ -445,15 +446,16 @@ class Contributions:
     - `levels`: changes of point-in-time figures (a figure at t is the sum of the changes at or before t);
     - `cohorts`: changes of a figure of the dossiers received on a day, at the instant it changes (a
       window's value at as_of sums the cohorts of the window's days up to as_of);
-    - `procedure_daily` and `procedure_levels`: the same two kinds per procedure, for the index
-      components that ask whether a procedure had at least one such dossier.
+    - `procedure_daily`: daily counts per procedure, and `procedure_periods`: the periods in which a
+      procedure counts as published online or fee-bearing (a set: each period counts 1), for the
+      index components that ask whether a procedure had at least one such dossier.
     """
 
     daily: dict[DailyKey, int]
     levels: dict[LevelKey, int]
     cohorts: dict[CohortKey, int] = field(default_factory=dict)
     procedure_daily: dict[ProcedureDailyKey, int] = field(default_factory=dict)
-    procedure_levels: dict[ProcedureLevelKey, int] = field(default_factory=dict)
+    procedure_periods: dict[ProcedurePeriodKey, int] = field(default_factory=dict)
     units: UnitResolver = field(default=units_valid_forever, compare=False, repr=False)
 
     @classmethod
@@ -461,7 +463,7 @@ class Contributions:
         return cls({}, {}, {}, {}, {}, units)
 
     def tables(self) -> tuple[dict[Any, int], ...]:
-        return (self.daily, self.levels, self.cohorts, self.procedure_daily, self.procedure_levels)
+        return (self.daily, self.levels, self.cohorts, self.procedure_daily, self.procedure_periods)
 
     def add(self, other: Contributions) -> None:
         """Accumulate `other` in place (zero entries dropped)."""
@@ -698,27 +700,24 @@ def _published_periods(state: ProcedureState, units: UnitResolver) -> list[_Publ
 
 
 def _procedure_contributions(state: ProcedureState, sign: int, out: Contributions) -> None:
-    """Level changes of the procedure's published service level and flags over time."""
+    """Level changes of the procedure's published service level and fee flag, and its periods."""
     levels = out.levels
-    per_procedure = out.procedure_levels
+    periods = out.procedure_periods
     code = state.procedure_code
     for period in _published_periods(state, out.units):
         entry = period.entry
-        start, end = period.start.astimezone(UTC), period.end
+        start = period.start.astimezone(UTC)
+        end = None if period.end is None else period.end.astimezone(UTC)
         counters = [f"procedures_{entry.service_level}"]
         if entry.fee_bearing:
             counters.append("procedures_fee_bearing")
         for counter in counters:
             _add(levels, (period.unit, counter, start), sign)
             if end is not None:
-                _add(levels, (period.unit, counter, end.astimezone(UTC)), -sign)
-        flags = ["fee_bearing"] if entry.fee_bearing else []
-        if entry.service_level != "info":
-            flags.append("online")
-        for flag in flags:
-            _add(per_procedure, (period.unit, code, flag, start), sign)
-            if end is not None:
-                _add(per_procedure, (period.unit, code, flag, end.astimezone(UTC)), -sign)
+                _add(levels, (period.unit, counter, end), -sign)
+        online = entry.service_level != "info"
+        if online or entry.fee_bearing:
+            _add(periods, (period.unit, code, start, end, online, entry.fee_bearing), sign)
 
 
 _CONTRIBUTE: dict[type, Callable[[Any, int, Contributions], None]] = {

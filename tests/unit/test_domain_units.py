@@ -73,10 +73,8 @@ def test_the_new_unit_with_the_reused_code_counts_its_own_publication_only() -> 
         ("u1@2025-07-01", "procedures_partial_online", datetime(2025, 8, 1, 1, tzinfo=UTC)): 1,
         ("u1@2025-07-01", "procedures_partial_online", datetime(2025, 9, 1, 1, tzinfo=UTC)): -1,
     }
-    assert delta.procedure_levels == {
-        ("u1@2025-07-01", "P1", "online", datetime(2025, 8, 1, 1, tzinfo=UTC)): 1,
-        ("u1@2025-07-01", "P1", "online", datetime(2025, 9, 1, 1, tzinfo=UTC)): -1,
-    }
+    august, september = datetime(2025, 8, 1, 1, tzinfo=UTC), datetime(2025, 9, 1, 1, tzinfo=UTC)
+    assert delta.procedure_periods == {("u1@2025-07-01", "P1", august, september, True, False): 1}
 
 
 def test_documents_count_in_the_unit_of_their_registration_day() -> None:

@@ -40,13 +40,28 @@ CREATE TABLE procedure_days (
     PRIMARY KEY (unit, procedure_code, day)
 );
 
--- Per procedure, the instants at which it starts or stops counting as published online or as
--- fee-bearing: its flag at t is the sum of the changes at or before t.
-CREATE TABLE procedure_changes (
+-- Per procedure and year, the days (bit n = day n of the year, 1 January = bit 0) on which
+-- procedure_days has a non-zero count, kept in step with it by the aggregator: "did the procedure
+-- receive such a dossier in the window" is then one AND with a mask per procedure and year.
+CREATE TABLE procedure_years (
     unit text NOT NULL,
     procedure_code text NOT NULL,
-    at timestamptz NOT NULL,
-    online bigint NOT NULL DEFAULT 0,
-    fee_bearing bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (unit, procedure_code, at)
+    year integer NOT NULL,
+    received_online bit(366) NOT NULL,
+    fee_synced bit(366) NOT NULL,
+    paid_online bit(366) NOT NULL,
+    PRIMARY KEY (unit, procedure_code, year)
+);
+
+-- The periods [starts_at, ends_at) in which a procedure counts as published online or as
+-- fee-bearing (a set: `n` is 1 for a current period, 0 for one a correction replaced).
+CREATE TABLE procedure_periods (
+    unit text NOT NULL,
+    procedure_code text NOT NULL,
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,  -- 'infinity' while it lasts
+    online boolean NOT NULL,
+    fee_bearing boolean NOT NULL,
+    n integer NOT NULL,
+    PRIMARY KEY (unit, procedure_code, starts_at, ends_at, online, fee_bearing)
 );
