@@ -58,6 +58,7 @@ def events_from_request(
     errors = list(parsed.errors)
     if not _SOURCE.match(source):
         errors.append(RecordError(0, "source", "must be a URI-reference without spaces or control characters"))
+        return Derived(parsed.count, [], errors)
     organ = organ_code.strip() if organ_code else None
     events: dict[str, dict[str, Any]] = {}
     for index, record in parsed.records:
