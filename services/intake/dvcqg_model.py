@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -260,17 +260,17 @@ def _entries(value: Any) -> Any:
     return value
 
 
-Identifier = Annotated[str, PlainValidator(_required_identifier)]
-OptionalIdentifier = Annotated[str | None, PlainValidator(_identifier_or_none)]
-Organ = Annotated[str | None, PlainValidator(_organ_or_none)]
-LocalTime = Annotated[datetime | None, PlainValidator(_local_time_or_none)]
-Status = Annotated[int, PlainValidator(_required_status)]
-OptionalStatus = Annotated[int | None, PlainValidator(_status)]
-Channel = Annotated[Literal["direct", "online", "postal"], PlainValidator(_channel)]
-Flag = Annotated[bool, PlainValidator(_flag)]
-PaidOnline = Annotated[bool, PlainValidator(_paid_online)]
-Amount = Annotated[Decimal, PlainValidator(_amount)]
-Present = Annotated[bool, PlainValidator(_present)]
+Identifier = Annotated[str, BeforeValidator(_required_identifier)]
+OptionalIdentifier = Annotated[str | None, BeforeValidator(_identifier_or_none)]
+Organ = Annotated[str | None, BeforeValidator(_organ_or_none)]
+LocalTime = Annotated[datetime | None, BeforeValidator(_local_time_or_none)]
+Status = Annotated[int, BeforeValidator(_required_status)]
+OptionalStatus = Annotated[int | None, BeforeValidator(_status)]
+Channel = Annotated[Literal["direct", "online", "postal"], BeforeValidator(_channel)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+PaidOnline = Annotated[bool, BeforeValidator(_paid_online)]
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+Present = Annotated[bool, BeforeValidator(_present)]
 
 
 # --- records -------------------------------------------------------------------------------------
