@@ -13,8 +13,8 @@ API
   `UnitRegistry(entries)`; invalid registries raise `UnitRegistryError` (alias `UnitTreeError`) whose
   message names every offending entry by position, code and dates.
 - `registry.resolve(code, day) -> UnitEntry | None`: the entry with that code valid on that local day.
-  Indexed at load: a dict lookup and a date comparison per entry of that code (one or two), no allocation,
-  so it is cheap enough for the aggregator's per-event path.
+  Indexed at load (the aggregator calls it per event): a dict lookup and a date comparison per entry of
+  that code (one or two), no allocation.
 - `registry.resolve_organ(organ, day) -> UnitEntry | None`: the unit valid that day that lists the organ.
 - `registry.entry(stored_key) -> UnitEntry`; `registry.entries`; `registry.boundaries` (days the tree changes).
 - `registry.tree(day) -> UnitTree`: the tree as it stood that day, built once per period between two
@@ -182,8 +182,14 @@ class UnitRegistry:
     def __init__(self, entries: Iterable[UnitEntry]) -> None:
         self.entries: tuple[UnitEntry, ...] = tuple(entries)
         self._labels = [_label(i, e) for i, e in enumerate(self.entries)]
+        self._normalized = [tuple(dict.fromkeys(normalize_organ(o) for o in e.organs)) for e in self.entries]
         self._check_entries()
         self._by_code = self._index_codes()
+        # resolve() runs per event: plain (start, end, entry) tuples avoid attribute lookups on the model.
+        self._spans = {
+            code: tuple((e.valid_from or date.min, e.valid_to or date.max, e) for e in found)
+            for code, found in self._by_code.items()
+        }
         self._by_key = {e.key: e for e in self.entries}
         self._index = {e.key: i for i, e in enumerate(self.entries)}
         self._parents, self._successors = self._link()
@@ -221,9 +227,11 @@ class UnitRegistry:
     # -- lookups
 
     def resolve(self, code: str, day: date) -> UnitEntry | None:
-        for entry in self._by_code.get(code, ()):
-            if entry.valid_on(day):
+        for start, end, entry in self._spans.get(code, ()):
+            if start <= day < end:
                 return entry
+        if day == date.max:  # the one day the open-ended sentinel leaves out
+            return next((e for e in self._by_code.get(code, ()) if e.valid_on(day)), None)
         return None
 
     def resolve_organ(self, organ: str, day: date) -> UnitEntry | None:
@@ -270,7 +278,7 @@ class UnitRegistry:
 
     def _check_entries(self) -> None:
         problems: list[str] = []
-        for label, entry in zip(self._labels, self.entries, strict=True):
+        for label, entry, normalized in zip(self._labels, self.entries, self._normalized, strict=True):
             if entry.valid_from is not None and entry.valid_to is not None and entry.valid_from >= entry.valid_to:
                 problems.append(f"{label}: valid_from must be before valid_to")
             if entry.successors and entry.valid_to is None:
@@ -281,7 +289,7 @@ class UnitRegistry:
             whole = [s for s in entry.successors if s.whole]
             if entry.successors and not (len(codes) == 1 and whole) and not (len(codes) > 1 and not whole):
                 problems.append(f"{label}: successors must be one whole successor or several partial ones")
-            if any(not normalize_organ(organ) for organ in entry.organs):
+            if any(not organ for organ in normalized):
                 problems.append(f"{label}: has an empty organ")
         by_code: dict[str, list[int]] = defaultdict(list)
         for index, entry in enumerate(self.entries):
@@ -350,8 +358,8 @@ class UnitRegistry:
     def _index_organs(self) -> dict[str, tuple[UnitEntry, ...]]:
         problems: list[str] = []
         by_organ: dict[str, list[UnitEntry]] = defaultdict(list)
-        for entry in self.entries:
-            for organ in dict.fromkeys(normalize_organ(o) for o in entry.organs):
+        for entry, normalized in zip(self.entries, self._normalized, strict=True):
+            for organ in normalized:
                 for other in by_organ[organ]:
                     if other.overlaps(entry):
                         problems.append(
