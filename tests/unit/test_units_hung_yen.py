@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from scripts.build_units_hung_yen import Report, build_from
-from shared.units import HUNG_YEN_UNITS_RESOURCE, UnitRegistry
+from shared.units import DEFAULT_UNITS_RESOURCE, HUNG_YEN_UNITS_RESOURCE, UnitRegistry
 
 BEFORE, REFORM = date(2025, 6, 30), date(2025, 7, 1)
 
@@ -116,3 +116,11 @@ def test_organs_name_the_unit_of_the_day(registry: UnitRegistry) -> None:
     assert len(codes) == len(set(codes)) == len(registry.entries)
     note = registry.entry("33").note
     assert note is not None and "invented" in note
+
+
+def test_the_demo_tree_uses_the_organs_of_the_same_units_in_the_hung_yen_registry(registry: UnitRegistry) -> None:
+    demo = UnitRegistry.from_json(shipped(DEFAULT_UNITS_RESOURCE))
+    assert not demo.dated
+    old = {entry.name: entry.organs for entry in registry.tree(BEFORE).units.values()}
+    for entry in demo.entries:
+        assert entry.organs and entry.organs == old[entry.name], entry.code
