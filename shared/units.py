@@ -45,14 +45,15 @@ entry E is the unit of T whose subtree counts E's events:
 - E created after T: it has no place in T, but a root's totals must be all the events of its area, so it
   maps backward: the nearest common ancestor-or-self in T of the homes of its predecessors (the entries
   naming it as a successor), or its parent's home when it has none.
-Homes that do not exist (an ended root without successors: its area left the registry; successors under
-different roots) are left out of a common ancestor; an entry with no home counts in no unit of T and is
-listed in `tree.unplaced`.
+An entry may have no home: an ended root without successors (its area left the registry), a split
+whose successors sit under different roots. Missing homes are left out of a common ancestor; an entry
+without a home counts in no unit of T and is listed in `tree.unplaced`.
 
 Groups: an entry merged whole into U, transitively, before T belongs to U's group: `stored_keys(U,
-"self")` is U's key plus theirs. Every other entry with a home but not valid on T heads an extra row
-at its home, holding its own key and those merged whole into it: `split` (ended, split among
-several successors), `dissolved` (ended without successors) or `successor` (created after T). The
+"self")` is U's key plus theirs. Every other entry not valid on T (not merged whole into another before
+T) heads an extra row at its home, holding its own key and those merged whole into it: `split` (ended,
+split among several successors), `dissolved` (ended without successors) or `successor` (created after
+T). The
 breakdown of U = its self row + one row per child (subtree keys) + its extra rows, and their keys are
 exactly `stored_keys(U, "subtree")`, so every total adds up. `predecessors(U)` lists the ended entries
 whose events roll up into U: its group (`whole: true`) and the members of its split and dissolved
