@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from scripts.build_units_hung_yen import Report, build_from
+from scripts.build_units_hung_yen import Report, build, build_from, render
 from shared.units import DEFAULT_UNITS_RESOURCE, HUNG_YEN_UNITS_RESOURCE, UnitRegistry
 
 BEFORE, REFORM = date(2025, 6, 30), date(2025, 7, 1)
@@ -124,3 +124,44 @@ def test_the_demo_tree_uses_the_organs_of_the_same_units_in_the_hung_yen_registr
     old = {entry.name: entry.organs for entry in registry.tree(BEFORE).units.values()}
     for entry in demo.entries:
         assert entry.organs and entry.organs == old[entry.name], entry.code
+
+
+UNITS_HEADER = "province_name,province_code,district_name,district_code,commune_name,commune_code,commune_kind\n"
+CROSSWALK_HEADER = "new_province,new_name,new_code,old_name,old_code,merge,old_district,old_province\n"
+
+
+def test_the_builder_reports_rows_it_cannot_place_instead_of_guessing() -> None:
+    units = UNITS_HEADER + (
+        "Tỉnh Hưng Yên,33,Thị xã Mỹ Hào,328,Phường Bần Yên Nhân,12103,Phường\n"
+        "Tỉnh Hưng Yên,33,Thị xã Mỹ Hào,328,Xã Cẩm Xá,12109,Xã\n"
+        "Tỉnh Hưng Yên,33,Thị xã Mỹ Hào,328,Xã Dương Quang,12112,Xã\n"
+        "Tỉnh Hà Nam,35,Huyện Lý Nhân,350,Xã Nhân Hưng,13300,Xã\n"
+    )
+    crosswalk = CROSSWALK_HEADER + "".join(
+        f"Tỉnh Hưng Yên (33),Phường Mỹ Hào,12103,{old},{merge},Thị xã Mỹ Hào (328),Tỉnh Hưng Yên (33)\n"
+        for old, merge in [
+            ("Phường  Bần Yên Nhân,12103", "Nhập toàn bộ"),
+            ("Xã Cẩm Xá,12109", "Nhập một phần"),
+            ("Xã Hòa Phong,12115", "Nhập toàn bộ"),
+            ("Xã Dương Quang,12112", "Sáp nhập"),
+        ]
+    )
+    entries, report = build(units, crosswalk)
+    assert report.unplaced == [
+        "hung-yen-thai-binh-units-2025-01-04.csv line 5: province '35' is neither Hưng Yên (33) nor Thái Bình (34)",
+        "hung-yen-crosswalk-2025-07-01.csv line 4: old commune '12115' is not in"
+        " hung-yen-thai-binh-units-2025-01-04.csv",
+        "hung-yen-crosswalk-2025-07-01.csv line 5: unknown merge 'Sáp nhập'",
+        "old commune 12109: its crosswalk rows are neither one whole merge nor several partial ones"
+        " ([('12103', False)]); it ends without successors",
+        "old commune 12112: in no row of hung-yen-crosswalk-2025-07-01.csv; it ends without successors",
+    ]
+    assert report.names == [
+        "commune 12103: units file 'Phường Bần Yên Nhân', crosswalk 'Phường  Bần Yên Nhân'"
+        " (spaces; kept 'Phường Bần Yên Nhân')"
+    ]
+    by_key = {f"{e['code']}@{e['valid_from']}": e for e in entries}
+    assert by_key["12109@None"]["successors"] == [] and by_key["12103@None"]["successors"] == [
+        {"code": "12103", "whole": True}
+    ]
+    UnitRegistry.from_json(render(entries))  # what it could place is still a valid registry
