@@ -16,9 +16,11 @@ API
   Indexed at load (the aggregator calls it per event): a dict lookup and a date comparison per entry of
   that code (one or two), no allocation.
 - `registry.resolve_organ(organ, day) -> UnitEntry | None`: the unit valid that day that lists the organ.
-- `registry.entry(stored_key) -> UnitEntry`; `registry.entries`; `registry.boundaries` (days the tree changes).
+- `registry.entry(stored_key) -> UnitEntry`, `stored_key in registry`; `registry.entries`;
+  `registry.boundaries` (the days the tree changes; empty for a v1 file, `registry.dated` False);
+  `parent_entry(e)`, `successor_entries(e)`, `predecessor_entries(e)`; `UnitRegistry.load_shipped(name)`.
 - `registry.tree(day) -> UnitTree`: the tree as it stood that day, built once per period between two
-  boundaries and cached (every day of a period has the same tree).
+  boundaries and cached (every day of a period has the same tree); `registry.today()`.
 - Each `UnitEntry` has `key`, `code`, `name`, `parent`, `valid_from`, `valid_to`, `successors`, `organs`.
 - `UnitTree`: `units` (code -> entry), `children`, `roots`, `subtree(code)`, `in`, `as_list()` (v1 shape),
   `listing()` (the `/v1/units` body), `stored_keys(code, scope)`, `extra_rows(code)`,
