@@ -18,7 +18,6 @@ def test_shipped_tree_is_my_hao() -> None:
     assert TREE.subtree("my-hao")[0] == "my-hao"
     assert len(TREE.subtree("hung-yen")) == 15
     assert TREE.subtree("my-hao.minh-duc") == ["my-hao.minh-duc"]
-    assert TREE.child_containing("hung-yen", "my-hao.minh-duc") == "my-hao"
 
 
 @pytest.mark.parametrize(
