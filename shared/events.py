@@ -349,6 +349,23 @@ def unit_of(event: Event) -> str | None:
     return getattr(event.data, "unit", None)
 
 
+# The data field of the fact date that places an event's unit in time (contract §1.1).
+_UNIT_FACT_FIELD = {
+    DossierReceived: "received_at",
+    DocumentRegistered: "registered_at",
+    ProcedurePublished: "published_at",
+    ProcedureUnpublished: "unpublished_at",
+}
+
+
+def unit_fact(event: Event) -> tuple[str, datetime] | None:
+    """The unit code an event names and the fact date it is named for, if it names one."""
+    fact = _UNIT_FACT_FIELD.get(type(event))
+    if fact is None:
+        return None
+    return getattr(event.data, "unit"), getattr(event.data, fact)  # noqa: B009
+
+
 def contract_problems(event: Event, now: datetime) -> list[tuple[str, str]]:
     """Rules across fields and against the clock, as (dotted field, message) pairs."""
     problems: list[tuple[str, str]] = []

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
-from shared.units import UnitTree
+from shared.units import UnitRegistry, UnitTree
 
 Environment = Literal["development", "production"]
 
@@ -23,8 +23,12 @@ class BaseServiceSettings(BaseSettings):
     units_file: Path | None = None
     log_level: str = "INFO"
 
+    def unit_registry(self) -> UnitRegistry:
+        return UnitRegistry.load(self.units_file)
+
     def unit_tree(self) -> UnitTree:
-        return UnitTree.load(self.units_file)
+        """Today's tree of the registry."""
+        return self.unit_registry().today()
 
 
 class KafkaSettingsMixin(BaseSettings):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.units import UnitTree
+from shared.units import UnitRegistry
 
 DEV_INTAKE_TOKEN = "dev-intake-token"
 DEV_READ_TOKEN = "dev-read-token"
@@ -30,15 +31,14 @@ class TokenGrant(BaseModel):
     def allows_source(self, source: str) -> bool:
         return ANY in self.sources or source in self.sources
 
-    def allows_unit(self, unit: str, tree: UnitTree) -> bool:
+    def allows_unit(self, unit: str, registry: UnitRegistry, day: date) -> bool:
+        """Whether the unit with this code on `day` lies in one of the token's subtrees (as of that day)."""
         if ANY in self.units:
             return True
-        current: str | None = unit
-        while current is not None:
-            if current in self.units:
-                return True
-            current = tree.units[current].parent if current in tree else None
-        return False
+        entry = registry.resolve(unit, day)
+        if entry is None:
+            return unit in self.units
+        return any(ancestor.code in self.units for ancestor in registry.ancestors(entry))
 
 
 _grants_adapter = TypeAdapter(list[TokenGrant])

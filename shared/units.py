@@ -237,6 +237,17 @@ class UnitRegistry:
             return next((e for e in self._by_code.get(code, ()) if e.valid_on(day)), None)
         return None
 
+    def entries_of(self, code: str) -> tuple[UnitEntry, ...]:
+        """Every entry that ever had this code (none: the code is unknown)."""
+        return self._by_code.get(code, ())
+
+    def ancestors(self, entry: UnitEntry) -> Iterator[UnitEntry]:
+        """The entry and its parents, up to its root."""
+        current: UnitEntry | None = entry
+        while current is not None:
+            yield current
+            current = self._parents[current.key]
+
     def resolve_organ(self, organ: str, day: date) -> UnitEntry | None:
         for entry in self._organs.get(normalize_organ(organ), ()):
             if entry.valid_on(day):

@@ -18,11 +18,12 @@ from services.intake import telemetry
 from services.intake.config import IntakeSettings
 from services.intake.publisher import EventPublisher, KafkaUnavailable
 from services.intake.validation import check_media_type, parse_events
-from shared.events import Event, unit_of
+from shared.events import Event, unit_fact
 from shared.http_problems import Problem, ProblemError, install_problem_handlers
 from shared.kafka_admin import ensure_topics
+from shared.timezone import local_day
 from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry
-from shared.units import UnitTree
+from shared.units import UnitRegistry
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ _EXAMPLE_EVENT = {
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    tree: UnitTree = settings.unit_tree()
+    registry: UnitRegistry = settings.unit_registry()
     tokens = TokenRegistry.load(
         settings.tokens_file,
         development_token=DEV_INTAKE_TOKEN if settings.environment == "development" else None,
@@ -136,11 +137,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         events = parse_events(
             body,
             request.headers.get("content-type"),
-            tree,
+            registry,
             datetime.now(UTC),
             settings.max_events_per_request,
         )
-        _authorize(grant, events, tree)
+        _authorize(grant, events, registry)
         started = time.perf_counter()
         try:
             await publisher.publish(events)
@@ -198,11 +199,14 @@ def _too_large(limit: int) -> ProblemError:
     return ProblemError(413, "Request too large", f"the body exceeds {limit} bytes")
 
 
-def _authorize(grant: TokenGrant, events: list[Event], tree: UnitTree) -> None:
+def _authorize(grant: TokenGrant, events: list[Event], registry: UnitRegistry) -> None:
     for index, event in enumerate(events):
         if not grant.allows_source(event.source):
             detail = f"event {index}: token {grant.name!r} may not send for source {event.source!r}"
             raise ProblemError(403, "Forbidden", detail)
-        unit = unit_of(event)
-        if unit is not None and not grant.allows_unit(unit, tree):
+        fact = unit_fact(event)
+        if fact is None:
+            continue
+        unit, at = fact
+        if not grant.allows_unit(unit, registry, local_day(at)):
             raise ProblemError(403, "Forbidden", f"event {index}: token {grant.name!r} may not send for unit {unit!r}")

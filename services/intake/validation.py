@@ -17,10 +17,11 @@ from shared.events import (
     event_adapter,
     event_batch_adapter,
     has_forbidden_text,
-    unit_of,
+    unit_fact,
 )
 from shared.http_problems import FieldError, ProblemError
-from shared.units import UnitTree
+from shared.timezone import local_day
+from shared.units import UnitRegistry
 
 SINGLE_TYPES = frozenset({"application/cloudevents+json", "application/json"})
 BATCH_TYPES = frozenset({"application/cloudevents-batch+json", "application/json"})
@@ -42,7 +43,9 @@ def check_media_type(content_type: str | None) -> str:
     return kind
 
 
-def parse_events(body: bytes, content_type: str | None, tree: UnitTree, now: datetime, max_events: int) -> list[Event]:
+def parse_events(
+    body: bytes, content_type: str | None, registry: UnitRegistry, now: datetime, max_events: int
+) -> list[Event]:
     kind = check_media_type(content_type)
     first = body.lstrip()[:1]
     is_batch = first == b"["
@@ -77,18 +80,24 @@ def parse_events(body: bytes, content_type: str | None, tree: UnitTree, now: dat
     errors += [
         FieldError(index=index, field=field, message=message)
         for index, event in indexed
-        for field, message in _event_problems(event, tree, now)
+        for field, message in _event_problems(event, registry, now)
     ]
     if errors:
         raise _invalid(sorted(errors, key=lambda e: e.index))
     return [event for _, event in indexed]
 
 
-def _event_problems(event: Event, tree: UnitTree, now: datetime) -> list[tuple[str, str]]:
+def _event_problems(event: Event, registry: UnitRegistry, now: datetime) -> list[tuple[str, str]]:
     problems = contract_problems(event, now)
-    unit = unit_of(event)
-    if unit is not None and unit not in tree:
-        problems.append(("data.unit", f"unknown unit {unit!r}"))
+    fact = unit_fact(event)
+    if fact is not None:
+        unit, at = fact
+        day = local_day(at)
+        if not registry.entries_of(unit):
+            problems.append(("data.unit", f"unknown unit {unit!r}"))
+        elif registry.resolve(unit, day) is None:
+            message = f"unit {unit!r} does not exist on {day.isoformat()} (the local day of its fact date)"
+            problems.append(("data.unit", message))
     return problems
 
 

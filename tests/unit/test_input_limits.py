@@ -10,10 +10,10 @@ import pytest
 
 from services.intake.validation import parse_events
 from shared.http_problems import ProblemError
-from shared.units import UnitTree
+from shared.units import UnitRegistry
 from tests.factories import envelope, received
 
-TREE = UnitTree.load(None)
+TREE = UnitRegistry.load(None)
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 BATCH = "application/cloudevents-batch+json"
 

@@ -10,10 +10,10 @@ import pytest
 
 from services.intake.validation import parse_events
 from shared.http_problems import ProblemError
-from shared.units import UnitTree
+from shared.units import UnitRegistry
 from tests.factories import received, resolved
 
-TREE = UnitTree.load(None)
+TREE = UnitRegistry.load(None)
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 BATCH = "application/cloudevents-batch+json"
 
@@ -85,3 +85,27 @@ def test_time_five_minutes_ahead_is_tolerated_and_six_is_not() -> None:
 
 def test_deadline_in_the_future_is_allowed() -> None:
     parse([{**received("d1"), "data": {**received("d1")["data"], "due_at": "2999-01-01T00:00:00+07:00"}}])
+
+
+def test_a_unit_code_is_valid_only_on_the_days_of_its_unit() -> None:
+    """Contract §1.1: the event's unit is the one with its code valid on the local day of its fact date."""
+    from shared.units import HUNG_YEN_UNITS_RESOURCE
+
+    registry = UnitRegistry.load_shipped(HUNG_YEN_UNITS_RESOURCE)
+
+    def problems(unit: str, at: str) -> list[dict[str, Any]]:
+        body = json.dumps([received("d1", unit=unit, at=at, due_at=None)]).encode()
+        try:
+            parse_events(body, BATCH, registry, NOW, 10)
+        except ProblemError as exc:
+            return [e.model_dump() for e in exc.problem.errors or []]
+        return []
+
+    assert problems("12106", "2025-06-30T23:59:00+07:00") == []  # Phường Phan Đình Phùng, last day
+    (error,) = problems("12106", "2025-07-01T00:00:00+07:00")  # merged into Phường Mỹ Hào that day
+    assert error["field"] == "data.unit" and "2025-07-01" in error["message"]
+    assert problems("12103", "2024-03-01T08:00:00+07:00") == []  # Bần Yên Nhân then, Mỹ Hào since
+    assert problems("12103", "2026-03-01T08:00:00+07:00") == []
+    # 17:30Z on 30 June is 00:30 on 1 July in Vietnam: the old unit no longer exists.
+    assert problems("12106", "2025-06-30T17:30:00Z")[0]["field"] == "data.unit"
+    assert "unknown unit" in problems("99999", "2024-03-01T08:00:00+07:00")[0]["message"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from shared.polling import PollTimeout, poll_until
 from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry, hash_token
-from shared.units import UnitTree, UnitTreeError
+from shared.units import HUNG_YEN_UNITS_RESOURCE, UnitRegistry, UnitTree, UnitTreeError
 from shared.vietnamese import format_count, format_percent
 
 TREE = UnitTree.load(None)
@@ -43,8 +45,22 @@ def test_tokens_are_matched_by_hash_and_scoped() -> None:
     assert registry.authenticate("Bearer other") is None
     assert registry.authenticate(None) is None
     assert grant.allows_source("urn:a") and not grant.allows_source("urn:b")
-    assert grant.allows_unit("my-hao.minh-duc", TREE)
-    assert not grant.allows_unit("hung-yen", TREE)
+    units = UnitRegistry.load(None)
+    day = date(2023, 3, 1)
+    assert grant.allows_unit("my-hao.minh-duc", units, day)
+    assert not grant.allows_unit("hung-yen", units, day)
+
+
+def test_token_subtrees_are_read_as_of_the_fact_date() -> None:
+    """A token for the old town Thị xã Mỹ Hào (328) covers Bần Yên Nhân (12103) in 2024, not the new
+    Phường Mỹ Hào that took code 12103 on 1 July 2025 (it sits directly under the province)."""
+    units = UnitRegistry.load_shipped(HUNG_YEN_UNITS_RESOURCE)
+    town = TokenGrant(name="town", sha256=hash_token("t"), units=("328",))
+    assert town.allows_unit("12103", units, date(2024, 5, 2))
+    assert not town.allows_unit("12103", units, date(2025, 7, 2))
+    province = TokenGrant(name="province", sha256=hash_token("p"), units=("33",))
+    assert province.allows_unit("12103", units, date(2024, 5, 2))
+    assert province.allows_unit("12103", units, date(2025, 7, 2))
 
 
 def test_development_token_only_when_asked() -> None:
