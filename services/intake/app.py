@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,13 +15,13 @@ from pydantic import BaseModel
 
 from services.intake import telemetry
 from services.intake.config import IntakeSettings
-from services.intake.publisher import EventPublisher, KafkaUnavailable
+from services.intake.dvcqg_route import dvcqg_router
+from services.intake.handling import IntakeContext, authorize, publish, read_limited, require_grant
+from services.intake.publisher import EventPublisher
 from services.intake.validation import check_media_type, parse_events
-from shared.events import Event, unit_fact
 from shared.http_problems import Problem, ProblemError, install_problem_handlers
 from shared.kafka_admin import ensure_topics
-from shared.timezone import local_day
-from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry
+from shared.tokens import DEV_INTAKE_TOKEN, TokenRegistry
 from shared.units import UnitRegistry
 
 log = logging.getLogger(__name__)
@@ -75,6 +74,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     publisher = EventPublisher(
         settings.kafka_bootstrap_servers, settings.events_topic, settings.publish_timeout_seconds
     )
+    context = IntakeContext(settings, registry, tokens, publisher)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -127,13 +127,9 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         return JSONResponse({"accepted": accepted}, status_code=202)
 
     async def _accept(request: Request, authorization: str | None) -> int:
-        grant = tokens.authenticate(authorization)
-        if grant is None:
-            raise ProblemError(
-                401, "Unauthorized", "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+        grant = require_grant(tokens, authorization)
         check_media_type(request.headers.get("content-type"))
-        body = await _read_limited(request, settings.max_request_bytes)
+        body = await read_limited(request, settings.max_request_bytes)
         events = parse_events(
             body,
             request.headers.get("content-type"),
@@ -141,20 +137,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             datetime.now(UTC),
             settings.max_events_per_request,
         )
-        _authorize(grant, events, registry)
-        started = time.perf_counter()
-        try:
-            await publisher.publish(events)
-        except KafkaUnavailable as exc:
-            log.warning("Kafka unavailable, %d events not acknowledged: %s", len(events), exc)
-            raise ProblemError(
-                503,
-                "Kafka unavailable",
-                "the events could not be stored; nothing was acknowledged, send them again later",
-                headers={"Retry-After": str(settings.retry_after_seconds)},
-            ) from exc
-        telemetry.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        authorize(grant, events, registry)
+        await publish(context, events)
         return len(events)
+
+    app.include_router(dvcqg_router(context))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -179,34 +166,3 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(413, "Request too large", f"the body exceeds {limit} bytes")
-
-
-def _authorize(grant: TokenGrant, events: list[Event], registry: UnitRegistry) -> None:
-    for index, event in enumerate(events):
-        if not grant.allows_source(event.source):
-            detail = f"event {index}: token {grant.name!r} may not send for source {event.source!r}"
-            raise ProblemError(403, "Forbidden", detail)
-        fact = unit_fact(event)
-        if fact is None:
-            continue
-        unit, at = fact
-        if not grant.allows_unit(unit, registry, local_day(at)):
-            raise ProblemError(403, "Forbidden", f"event {index}: token {grant.name!r} may not send for unit {unit!r}")

@@ -11,3 +11,4 @@ PUBLISH_SECONDS = Histogram(
     "Time until Kafka acknowledged every event of a request",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+DVCQG_RECORDS = Counter("tthc_intake_dvcqg_records_total", "Records accepted through the DVCQG adapter")

@@ -1,0 +1,206 @@
+"""The DVCQG adapter end to end (contract §3.1): copies of real synchronisation requests go in,
+figures come out, and no personal value reaches Kafka (events and dead letters), the database or a log.
+
+Every personal field of the requests holds a unique marker string; the test then reads every record of
+both topics as bytes (keys, values and headers), every stored state, and every service log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.conftest import DATABASE_URL, KAFKA, eventually
+from tests.processes import ServiceSet
+from tests.running import end_offsets
+from tests.unit.test_dvcqg_model import MARK, _marked_record, _marked_step
+
+pytestmark = pytest.mark.e2e
+
+SOURCE = "urn:vn:hungyen:motcua:opencps"
+INTAKE = {"Authorization": "Bearer dev-intake-token"}
+READER = {"Authorization": "Bearer dev-read-token"}
+DUPLICATES = "tthc_aggregator_duplicates_total"
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
+    stack = ServiceSet(Path(tmp_path_factory.mktemp("dvcqg")))
+    try:
+        stack.start("aggregator", "aggregator")
+        stack.start("intake", "intake")
+        stack.start("reporting", "reporting", REPORTING_WORKERS="1")
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def _opencps_record(marks: list[str], dossier: str, status: str, organ: str) -> dict[str, Any]:
+    """As OpenCPS builds it: every value a string, "" for an absent date, personal fields filled in."""
+
+    def mark(name: str) -> str:
+        value = f"{MARK}{len(marks):03d}{name}"
+        marks.append(value)
+        return value
+
+    return {
+        "MaHoSo": dossier,
+        "MaTTHC": "1.004227",
+        "TenTTHC": mark("TenTTHC"),
+        "MaLinhVuc": "G12",
+        "TenLinhVuc": mark("TenLinhVuc"),
+        "KenhThucHien": "2",
+        "ChuHoSo": mark("ChuHoSo"),
+        "LoaiDoiTuong": "1",
+        "MaDoiTuong": mark("MaDoiTuong"),
+        "ThongTinKhac": mark("ThongTinKhac"),
+        "Email": mark("Email"),
+        "Fax": "",
+        "SoDienThoai": mark("SoDienThoai"),
+        "TrichYeuHoSo": mark("TrichYeuHoSo"),
+        "NgayTiepNhan": "20230301083000",
+        "NgayHenTra": "20230308170000",
+        "TrangThaiHoSo": status,
+        "NgayTra": "",
+        "ThongTinTra": mark("ThongTinTra"),
+        "HinhThuc": "0",
+        "NgayKetThucXuLy": "20230306100000" if status in ("9", "10") else "",
+        "DonViXuLy": organ,
+        "GhiChu": mark("GhiChu"),
+        "DinhDanhCHS": [{"LoaiDinhDanh": "1", "SoDinhDanh": mark("SoDinhDanh")}],
+        "HoSoCoThanhPhanSoHoa": "1",
+        "DuocThanhToanTrucTuyen": "0",
+        "DanhSachLePhi": [{"TenPhiLePhi": mark("TenPhiLePhi"), "Gia": "0"}],
+    }
+
+
+async def _raw_records(topic: str) -> list[bytes]:
+    """Every record of a topic as bytes: key, value and each header name and value."""
+    ends = await end_offsets(KAFKA, topic)
+    wanted = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+    found: list[bytes] = []
+    if not wanted:
+        return found
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        remaining = {tp: ends[tp.partition] for tp in wanted}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                for r in records:
+                    found += [r.key or b"", r.value or b""]
+                    found += [part for name, value in r.headers for part in (name.encode(), value)]
+                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
+                    remaining.pop(tp, None)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _stored_text(schema: str) -> str:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        rows = await conn.fetch(f'SELECT kind, key, state::text AS state FROM "{schema}".aggregate_states')
+    finally:
+        await conn.close()
+    return "\n".join(f"{r['kind']} {r['key']} {r['state']}" for r in rows)
+
+
+async def test_personal_data_stops_at_the_adapter(services: ServiceSet) -> None:
+    marks: list[str] = []
+    opencps = {
+        "isUpdating": "false",
+        "service": "DongBoHoSoMC",
+        "data": [
+            _opencps_record(marks, "000.00.21.H31-230301-0001", "2", "UBND phường Minh Đức"),
+            _opencps_record(marks, "000.00.21.H31-230301-0002", "10", "Bộ phận Một cửa phường Minh Đức"),
+        ],
+    }
+    vendor = [_marked_record(marks)]  # the richer payload, a bare array; its organ comes from the query
+    steps = {"service": "CapNhatTienDoHoSoMC", "data": [_marked_step(marks)]}
+    invalid = [{**_opencps_record(marks, "000.00.21.H31-230301-0003", "2", "UBND phường Minh Đức"),
+                "KenhThucHien": f"{MARK}bad-channel", "NgayTiepNhan": f"{MARK}bad-date"}]  # fmt: skip
+    marks += [f"{MARK}bad-channel", f"{MARK}bad-date"]
+    url = f"{services.url('intake')}/v1/adapters/dvcqg"
+    async with httpx.AsyncClient(timeout=30) as client:
+        first = await client.post(url, params={"source": SOURCE}, json=opencps, headers=INTAKE)
+        assert first.status_code == 202, first.text
+        assert first.json() == {"accepted": 2, "events": first.json()["events"]} and first.json()["events"] >= 4
+        second = await client.post(
+            url, params={"source": SOURCE, "MaDinhDanhDV": "000.00.05.H31"}, json=vendor, headers=INTAKE
+        )
+        assert second.status_code == 202, second.text
+        third = await client.post(url, params={"source": SOURCE}, json=steps, headers=INTAKE)
+        assert third.status_code == 202, third.text
+        refused = await client.post(url, params={"source": SOURCE}, json=invalid, headers=INTAKE)
+        assert refused.status_code == 422
+        fields = {(e["index"], e["field"]) for e in refused.json()["errors"]}
+        assert fields == {(0, "KenhThucHien"), (0, "NgayTiepNhan")}
+        texts = [first.text, second.text, third.text, refused.text]
+
+        async def figures_shown() -> dict[str, Any] | None:
+            response = await client.get(
+                f"{services.url('reporting')}/v1/indicators",
+                params={"unit": "hung-yen", "from": "2023-01-01", "to": "2023-12-31"},
+                headers=READER,
+            )
+            body: dict[str, Any] = response.json()
+            return body if body["dossiers"]["received"] == 3 and body["dossiers"]["resolved"] == 2 else None
+
+        shown = await eventually(figures_shown, timeout=60, what="the three dossiers in the figures")
+    assert shown["dossiers"]["received_online"] == 3
+    assert shown["dossiers"]["synced"] == 3
+
+    records = await _raw_records(services.topic) + await _raw_records(services.dead_letter_topic)
+    assert records  # the events are there, so their absence of markers means something
+    stored = await _stored_text(services.schema)
+    logs = [services.log(name) for name in ("intake", "aggregator", "reporting")]
+    everything = "\n".join([*texts, stored, *logs, *(r.decode("utf-8", "replace") for r in records)])
+    assert MARK not in everything, [m for m in marks if m in everything]
+
+
+async def test_resending_a_request_changes_nothing(services: ServiceSet) -> None:
+    marks: list[str] = []
+    record = _opencps_record(marks, "000.00.21.H31-230301-0009", "9", "UBND phường Minh Đức")
+    request = {"service": "DongBoHoSoMC", "data": [record]}
+    url = f"{services.url('intake')}/v1/adapters/dvcqg"
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(3):
+            answer = await client.post(url, params={"source": SOURCE}, json=request, headers=INTAKE)
+            assert answer.status_code == 202, answer.text
+
+        async def applied() -> dict[str, Any] | None:
+            metrics = (await client.get(f"{services.url('aggregator')}/metrics")).text
+            lines = metrics.splitlines()
+            duplicates = next(float(line.split()[-1]) for line in lines if line.startswith(DUPLICATES + " "))
+            return {"duplicates": duplicates} if duplicates >= 2 * json.loads(answer.text)["events"] else None
+
+        await eventually(applied, timeout=60, what="the resent events seen as duplicates")
+    dead = await _raw_records(services.dead_letter_topic)
+    assert not dead  # duplicates are not identity conflicts
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "body", "status"),
+    [
+        ({"source": SOURCE}, {}, b"[]", 401),
+        ({"source": SOURCE}, {**INTAKE, "Content-Type": "text/plain"}, b"[]", 415),
+        ({"source": SOURCE}, {**INTAKE, "Content-Type": "application/json"}, b"[{", 400),
+        ({}, {**INTAKE, "Content-Type": "application/json"}, b"[]", 422),
+    ],
+)
+def test_request_errors(
+    services: ServiceSet, params: dict[str, str], headers: dict[str, str], body: bytes, status: int
+) -> None:
+    answer = httpx.post(f"{services.url('intake')}/v1/adapters/dvcqg", params=params, headers=headers, content=body)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
