@@ -23,14 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, NoError, for_code
 from aiokafka.protocol.admin import DescribeGroupsRequest_v1, DescribeGroupsRequest_v2
 from aiokafka.protocol.api import Request
 
 AGGREGATOR_CLIENT = "tthc-aggregator"
 _CLIENT_ID = re.compile(r"^(?P<service>[\w.-]+)@(?P<host>[^:@\s]+):(?P<pid>\d+)$")
 _GROUP_ID_NOT_FOUND = 69  # Kafka protocol error code: no such group, i.e. no member
-_COORDINATOR_LOADING = (14, 15, 16)  # loading, not available, not the coordinator: ask again
 
 
 def client_id(service: str = AGGREGATOR_CLIENT, *, host: str | None = None, pid: int | None = None) -> str:
@@ -92,27 +91,37 @@ class _DescribeGroups(Request[DescribeGroupsRequest_v1 | DescribeGroupsRequest_v
         return request_struct_class(self._groups)
 
 
-async def describe_group(bootstrap_servers: str, group: str, *, attempts: int = 10) -> list[Member]:
+async def describe_group(bootstrap_servers: str, group: str, *, attempts: int = 20) -> list[Member]:
     """The current members of a classic consumer group (none if the group does not exist)."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await client.bootstrap()
     try:
-        for attempt in range(1, attempts + 1):
-            coordinator = await client.coordinator_lookup(CoordinationType.GROUP, group)
-            response = await client.send(coordinator, _DescribeGroups([group]))
-            (described,) = response.to_object()["groups"]
-            code = described["error_code"]
-            if code == 0:
-                return [Member(m["member_id"], m["client_id"], m["client_host"]) for m in described["members"]]
-            if code == _GROUP_ID_NOT_FOUND:
-                return []
-            if code not in _COORDINATOR_LOADING:
-                break
-            if attempt < attempts:
-                await asyncio.sleep(0.5)  # the group's coordinator is still loading it
-        raise KafkaError(f"describing consumer group {group!r}: Kafka error code {code}")
+        attempt = 1
+        while True:
+            try:
+                return await _describe(client, group)
+            except KafkaError as exc:
+                # A fresh broker creates its offsets topic on the first lookup: the coordinator
+                # is "not available" for a few seconds, then "loading".
+                if not exc.retriable or attempt == attempts:
+                    raise
+            attempt += 1
+            await asyncio.sleep(0.5)
     finally:
         await client.close()
+
+
+async def _describe(client: AIOKafkaClient, group: str) -> list[Member]:
+    coordinator = await client.coordinator_lookup(CoordinationType.GROUP, group)
+    response = await client.send(coordinator, _DescribeGroups([group]))
+    (described,) = response.to_object()["groups"]
+    code = described["error_code"]
+    if code == _GROUP_ID_NOT_FOUND:
+        return []
+    error = for_code(code)
+    if error is not NoError:
+        raise error(f"describing consumer group {group!r}")
+    return [Member(m["member_id"], m["client_id"], m["client_host"]) for m in described["members"]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
