@@ -184,9 +184,29 @@ run_on_every_node() {
   return "$status"
 }
 
+port_open() {
+  # shellcheck disable=SC2016  # $1 is expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" >/dev/null 2>&1
+}
+
+# Before any node starts: a port taken by something else (another stack's
+# broker) would leave a node dialling a foreign quorum.
+check_ports() {
+  local n port
+  for n in "$@"; do
+    node "$n" status 2>/dev/null && continue
+    for port in "$(client_port "$n")" "$(controller_port "$n")"; do
+      port_open "$port" && die "port $port (node $n) is in use by another process; set KAFKA_PORT (node N uses KAFKA_PORT+2(N-1) and the next port)"
+    done
+  done
+  return 0
+}
+
 cmd_start() {
   local n t0=$SECONDS
   ensure_ids
+  # shellcheck disable=SC2046  # one argument per node number
+  check_ports $(nodes)
   fetch
   # Launch all first (no node can serve before a majority of voters runs), in
   # parallel: formatting a node's storage is a JVM run of its own.
@@ -252,7 +272,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   kill) check_node "${2:-}"; ensure_ids; node "$2" kill ;;
-  start-node) check_node "${2:-}"; ensure_ids; node "$2" start ;;
+  start-node) check_node "${2:-}"; ensure_ids; check_ports "$2"; node "$2" start ;;
   stop-node) check_node "${2:-}"; ensure_ids; node "$2" stop ;;
   wait-in-sync) cmd_wait_in_sync ;;
   bootstrap) cmd_bootstrap ;;
