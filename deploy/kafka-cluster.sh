@@ -256,12 +256,11 @@ cmd_wait_in_sync() {
 # An explicit KAFKA_BOOTSTRAP_SERVERS wins, but must not contradict an
 # explicit KAFKA_PORT (services on another stack's broker would join its group).
 cmd_bootstrap() {
-  local first="127.0.0.1:$KAFKA_PORT"
   if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
     addresses
     return 0
   fi
-  if [[ -n "$KAFKA_PORT_GIVEN" && ",$KAFKA_BOOTSTRAP_SERVERS," != *",$first,"* ]]; then
+  if [[ -n "$KAFKA_PORT_GIVEN" && "$KAFKA_BOOTSTRAP_SERVERS," != *":$KAFKA_PORT,"* ]]; then
     die "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS does not name the cluster of KAFKA_PORT=$KAFKA_PORT ($(addresses)); unset one of them"
   fi
   printf '%s\n' "$KAFKA_BOOTSTRAP_SERVERS"

@@ -464,7 +464,8 @@ cmd_bootstrap() {
     printf '%s\n' "$derived"
     return 0
   fi
-  if [[ -n "$KAFKA_PORT_GIVEN" && ",$KAFKA_BOOTSTRAP_SERVERS," != *",$derived,"* ]]; then
+  # Any host will do (a name, localhost): the port is what tells one stack's broker from another's.
+  if [[ -n "$KAFKA_PORT_GIVEN" && "$KAFKA_BOOTSTRAP_SERVERS," != *":$KAFKA_PORT,"* ]]; then
     die "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS does not name the broker of KAFKA_PORT=$KAFKA_PORT ($derived); unset one of them"
   fi
   printf '%s\n' "$KAFKA_BOOTSTRAP_SERVERS"

@@ -63,9 +63,8 @@ def test_an_explicit_address_wins_when_it_agrees() -> None:
     env = derived(KAFKA_BOOTSTRAP_SERVERS="10.0.0.5:9092", DATABASE_URL="postgresql://u:p@db:5432/x")
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "10.0.0.5:9092"
     assert env["DATABASE_URL"] == "postgresql://u:p@db:5432/x"
-    assert derived(KAFKA_PORT="9094", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9094")["KAFKA_BOOTSTRAP_SERVERS"] == (
-        "127.0.0.1:9094"
-    )
+    agreeing = derived(KAFKA_PORT="9094", KAFKA_BOOTSTRAP_SERVERS="localhost:9094,127.0.0.1:9096")
+    assert agreeing["KAFKA_BOOTSTRAP_SERVERS"] == "localhost:9094,127.0.0.1:9096"
 
 
 @pytest.mark.parametrize(
