@@ -27,6 +27,9 @@
 #   KAFKA_MIN_INSYNC_REPLICAS  replicas that must have a write   (default 2)
 #   KAFKA_BROKER_SESSION_TIMEOUT_MS  a dead broker is fenced and loses its
 #                          leaderships after this                (default 6000)
+#   KAFKA_OFFSETS_TOPIC_PARTITIONS  partitions of __consumer_offsets (default 12:
+#                          a local cluster has few groups, and each partition is
+#                          three replicas to recover and resync after a crash)
 #   KAFKA_SYNC_TIMEOUT     seconds for wait-in-sync              (default 120)
 #   KAFKA_BOOTSTRAP_SERVERS  printed by `bootstrap` instead of the derived list
 #   KAFKA_LIBS, KAFKA_HEAP, KAFKA_START_TIMEOUT, KAFKA_PYTHON, JAVA_HOME: as deploy/kafka.sh
@@ -44,6 +47,7 @@ KAFKA_LIBS="${KAFKA_LIBS:-$REPO_ROOT/.local/kafka/libs}"
 KAFKA_REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-3}"
 KAFKA_MIN_INSYNC_REPLICAS="${KAFKA_MIN_INSYNC_REPLICAS:-2}"
 KAFKA_BROKER_SESSION_TIMEOUT_MS="${KAFKA_BROKER_SESSION_TIMEOUT_MS:-6000}"
+KAFKA_OFFSETS_TOPIC_PARTITIONS="${KAFKA_OFFSETS_TOPIC_PARTITIONS:-12}"
 KAFKA_SYNC_TIMEOUT="${KAFKA_SYNC_TIMEOUT:-120}"
 
 log() { printf 'kafka-cluster.sh: %s\n' "$*" >&2; }
@@ -118,6 +122,7 @@ node() {
     KAFKA_REPLICATION_FACTOR="$KAFKA_REPLICATION_FACTOR" \
     KAFKA_MIN_INSYNC_REPLICAS="$KAFKA_MIN_INSYNC_REPLICAS" \
     KAFKA_BROKER_SESSION_TIMEOUT_MS="$KAFKA_BROKER_SESSION_TIMEOUT_MS" \
+    KAFKA_OFFSETS_TOPIC_PARTITIONS="$KAFKA_OFFSETS_TOPIC_PARTITIONS" \
     KAFKA_BOOTSTRAP_SERVERS="" \
     "$KAFKA_SH" "$@"
 }

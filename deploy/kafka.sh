@@ -29,6 +29,7 @@
 #   KAFKA_REPLICATION_FACTOR / KAFKA_MIN_INSYNC_REPLICAS
 #                          default replication of topics, incl. internal ones (1 / 1)
 #   KAFKA_BROKER_SESSION_TIMEOUT_MS  a dead broker is fenced after this (9000)
+#   KAFKA_OFFSETS_TOPIC_PARTITIONS   partitions of __consumer_offsets (50)
 #
 # A second broker for tests: point KAFKA_HOME elsewhere and pick other ports;
 # KAFKA_LIBS stays shared so the jars are downloaded only once.
@@ -49,6 +50,7 @@ KAFKA_QUORUM="${KAFKA_QUORUM:-}"
 KAFKA_REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-1}"
 KAFKA_MIN_INSYNC_REPLICAS="${KAFKA_MIN_INSYNC_REPLICAS:-1}"
 KAFKA_BROKER_SESSION_TIMEOUT_MS="${KAFKA_BROKER_SESSION_TIMEOUT_MS:-9000}"
+KAFKA_OFFSETS_TOPIC_PARTITIONS="${KAFKA_OFFSETS_TOPIC_PARTITIONS:-50}"
 KAFKA_HOME="${KAFKA_HOME:-$REPO_ROOT/.local/kafka}"
 KAFKA_LIBS="${KAFKA_LIBS:-$REPO_ROOT/.local/kafka/libs}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
@@ -189,6 +191,7 @@ num.partitions=12
 default.replication.factor=${KAFKA_REPLICATION_FACTOR}
 min.insync.replicas=${KAFKA_MIN_INSYNC_REPLICAS}
 offsets.topic.replication.factor=${KAFKA_REPLICATION_FACTOR}
+offsets.topic.num.partitions=${KAFKA_OFFSETS_TOPIC_PARTITIONS}
 transaction.state.log.replication.factor=${KAFKA_REPLICATION_FACTOR}
 transaction.state.log.min.isr=${KAFKA_MIN_INSYNC_REPLICAS}
 share.coordinator.state.topic.replication.factor=${KAFKA_REPLICATION_FACTOR}
