@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from tests.conftest import DATABASE_URL, eventually
@@ -47,6 +48,7 @@ BATCH = 10
 PACE_SECONDS = 0.2
 # Accepted events that show the stream flows: at the start, with a broker down, after each step.
 PROGRESS = 300
+_TOPIC_CONFIG = 1  # DescribeConfigs config_source: set on the topic itself
 FLOW_FIGURES = ("received", "received_online", "received_direct", "resolved", "resolved_on_time", "resolved_late")
 
 
@@ -159,6 +161,18 @@ class Cluster:
         finally:
             await admin.close()
         return [p for topic in described for p in topic["partitions"]]
+
+    async def min_insync_replicas(self, topic: str) -> tuple[str, bool]:
+        """The topic's min.insync.replicas, and whether the topic itself sets it (not a broker default)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            wanted = ConfigResource(ConfigResourceType.TOPIC, topic, {"min.insync.replicas": None})
+            (response,) = await admin.describe_configs([wanted])
+        finally:
+            await admin.close()
+        (entry,) = response.to_object()["resources"][0]["config_entries"]
+        return entry["config_value"], entry["config_source"] == _TOPIC_CONFIG
 
     async def in_sync(self, topics: list[str]) -> bool:
         """Every partition has its three replicas in sync (restarted brokers have caught up)."""
@@ -301,8 +315,11 @@ async def test_killed_brokers_lose_nothing_and_count_nothing_twice(
     }
     services.start("aggregator", "aggregator", **on_cluster)
     services.start("intake", "intake", **on_cluster)
+    # The services created their topics as the cluster replicates: 3 replicas, 2 must have a write.
     for p in await cluster.partitions([services.topic, services.dead_letter_topic]):
         assert len(p["replicas"]) == 3, p
+    for topic in (services.topic, services.dead_letter_topic):
+        assert await cluster.min_insync_replicas(topic) == ("2", True)
 
     async with httpx.AsyncClient(base_url=services.url("intake"), timeout=60) as client:
         upstream = Upstream(client)
