@@ -44,7 +44,8 @@ browser:
 test: infra browser
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	DATABASE_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -p no:cacheprovider
+	bootstrap="$$(deploy/kafka.sh bootstrap)" && url="$$(deploy/postgres.sh url)" && \
+	  KAFKA_BOOTSTRAP_SERVERS="$$bootstrap" DATABASE_URL="$$url" $(PY) -m pytest -p no:cacheprovider
 
 test-unit: venv
 	$(PY) -m pytest -p no:cacheprovider tests/unit

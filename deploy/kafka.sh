@@ -3,11 +3,15 @@
 # development, tests and CI, without Docker: the broker jars come from Maven
 # Central (deploy/kafka/pom.xml) and run on the machine's Java 17+.
 #
-# Usage: deploy/kafka.sh {fetch|start|stop|status}
+# Usage: deploy/kafka.sh {fetch|start|stop|status|kill|launch|wait|bootstrap}
+#   launch / wait: start without waiting / wait until ready (a cluster starts
+#   every node before any can be ready); kill: SIGKILL (failure tests);
+#   bootstrap: print the client address the services must use.
 #
 # Environment (all optional):
 #   KAFKA_PORT             client listener port            (default 9092)
-#   KAFKA_CONTROLLER_PORT  KRaft controller listener port  (default 9093)
+#   KAFKA_CONTROLLER_PORT  KRaft controller listener port  (default KAFKA_PORT+1)
+#   KAFKA_NODES            1 (default); more runs deploy/kafka-cluster.sh instead
 #   KAFKA_HOME             config, data, logs, pid file    (default <repo>/.local/kafka)
 #   KAFKA_LIBS             broker jars, shared by brokers  (default <repo>/.local/kafka/libs)
 #   KAFKA_HEAP             JVM heap (-Xms and -Xmx)        (default 512m)
@@ -15,6 +19,17 @@
 #   KAFKA_PYTHON           python with aiokafka for the readiness probe
 #                          (default: <repo>/.venv/bin/python, then python3)
 #   JAVA_HOME              use $JAVA_HOME/bin/java instead of java on PATH
+#   KAFKA_BOOTSTRAP_SERVERS  printed by `bootstrap` instead of the derived address
+#
+# Set by deploy/kafka-cluster.sh for each node of a cluster:
+#   KAFKA_NODE_ID          node.id                         (default 1)
+#   KAFKA_QUORUM           initial voters id@host:port:directory-id,...
+#                          (default: none, a standalone single-voter quorum)
+#   KAFKA_CLUSTER_ID       cluster id shared by the nodes  (default: generated once)
+#   KAFKA_REPLICATION_FACTOR / KAFKA_MIN_INSYNC_REPLICAS
+#                          default replication of topics, incl. internal ones (1 / 1)
+#   KAFKA_BROKER_SESSION_TIMEOUT_MS  a dead broker is fenced after this (9000)
+#   KAFKA_OFFSETS_TOPIC_PARTITIONS   partitions of __consumer_offsets (50)
 #
 # A second broker for tests: point KAFKA_HOME elsewhere and pick other ports;
 # KAFKA_LIBS stays shared so the jars are downloaded only once.
@@ -25,8 +40,17 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 POM="$SCRIPT_DIR/kafka/pom.xml"
 LOG4J_CONF="$SCRIPT_DIR/kafka/log4j2.xml"
 
+# Whether the caller chose the port (checked against KAFKA_BOOTSTRAP_SERVERS).
+KAFKA_PORT_GIVEN="${KAFKA_PORT:+yes}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+KAFKA_NODES="${KAFKA_NODES:-1}"
+KAFKA_NODE_ID="${KAFKA_NODE_ID:-1}"
+KAFKA_QUORUM="${KAFKA_QUORUM:-}"
+KAFKA_REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-1}"
+KAFKA_MIN_INSYNC_REPLICAS="${KAFKA_MIN_INSYNC_REPLICAS:-1}"
+KAFKA_BROKER_SESSION_TIMEOUT_MS="${KAFKA_BROKER_SESSION_TIMEOUT_MS:-9000}"
+KAFKA_OFFSETS_TOPIC_PARTITIONS="${KAFKA_OFFSETS_TOPIC_PARTITIONS:-50}"
 KAFKA_HOME="${KAFKA_HOME:-$REPO_ROOT/.local/kafka}"
 KAFKA_LIBS="${KAFKA_LIBS:-$REPO_ROOT/.local/kafka/libs}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
@@ -38,14 +62,14 @@ LOG_DIR="$KAFKA_HOME/logs"
 PROPS="$KAFKA_HOME/server.properties"
 PID_FILE="$KAFKA_HOME/kafka.pid"
 CLUSTER_ID_FILE="$KAFKA_HOME/cluster.id"
-# Records the controller endpoint the storage was formatted with: with
-# --standalone the voter endpoint is written into the metadata log, so the
-# controller port cannot change afterwards without re-formatting.
+# Records the voters the storage was formatted with: the voter endpoints are
+# written into the metadata log (--standalone or --initial-controllers), so
+# the controller ports cannot change afterwards without re-formatting.
 FORMAT_STAMP="$DATA_DIR/.tthc-formatted"
 OUT_FILE="$LOG_DIR/kafka.out"
 MARKER="$KAFKA_LIBS/.tthc-fetched"
 
-log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+log() { printf 'kafka.sh[%s]: %s\n' "$KAFKA_NODE_ID" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # The single source of truth for the version is the pom.
@@ -70,7 +94,8 @@ java_bin() {
 }
 
 jar_count() {
-  find "$KAFKA_LIBS" -maxdepth 1 -name '*.jar' 2>/dev/null | wc -l
+  # The trailing slash follows a libs folder that is a symlink to another checkout's.
+  find "$KAFKA_LIBS/" -maxdepth 1 -name '*.jar' 2>/dev/null | wc -l
 }
 
 # Complete = fetched by this very pom, and no jar went missing since.
@@ -129,14 +154,30 @@ running_pid() {
   printf '%s\n' "$pid"
 }
 
+# host:port of every voter: KAFKA_QUORUM's entries, or this node alone.
+quorum_bootstrap() {
+  if [[ -z "$KAFKA_QUORUM" ]]; then
+    printf '127.0.0.1:%s\n' "$KAFKA_CONTROLLER_PORT"
+    return
+  fi
+  local entry rest
+  local -a entries endpoints=()
+  IFS=, read -r -a entries <<<"$KAFKA_QUORUM"
+  for entry in "${entries[@]}"; do
+    rest="${entry#*@}"           # host:port:directory-id
+    endpoints+=("${rest%:*}")    # host:port
+  done
+  (IFS=,; printf '%s\n' "${endpoints[*]}")
+}
+
 write_properties() {
   mkdir -p "$KAFKA_HOME" "$DATA_DIR" "$LOG_DIR"
   # Rewritten on every start so that port/env changes take effect.
   cat >"$PROPS" <<EOF
 # Generated by deploy/kafka.sh on every start: edit the script, not this file.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:${KAFKA_CONTROLLER_PORT}
+node.id=${KAFKA_NODE_ID}
+controller.quorum.bootstrap.servers=$(quorum_bootstrap)
 listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
 advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}
 controller.listener.names=CONTROLLER
@@ -144,12 +185,24 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=${DATA_DIR}
 num.partitions=12
-# Single node: every internal topic must live with one replica.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+# One node: every topic, internal ones included, lives with one replica. A
+# cluster (deploy/kafka-cluster.sh) replicates them all the same way, so a
+# consumer group or an idempotent producer survives the loss of a broker.
+default.replication.factor=${KAFKA_REPLICATION_FACTOR}
+min.insync.replicas=${KAFKA_MIN_INSYNC_REPLICAS}
+offsets.topic.replication.factor=${KAFKA_REPLICATION_FACTOR}
+offsets.topic.num.partitions=${KAFKA_OFFSETS_TOPIC_PARTITIONS}
+transaction.state.log.replication.factor=${KAFKA_REPLICATION_FACTOR}
+transaction.state.log.min.isr=${KAFKA_MIN_INSYNC_REPLICAS}
+share.coordinator.state.topic.replication.factor=${KAFKA_REPLICATION_FACTOR}
+share.coordinator.state.topic.min.isr=${KAFKA_MIN_INSYNC_REPLICAS}
+# A replica that lost its leadership must not take it back with missing
+# records: data acknowledged with acks=all stays acknowledged.
+unclean.leader.election.enable=false
+# The controller fences a broker that stopped heartbeating after this long and
+# moves its leaderships; until then its partitions take no writes.
+broker.session.timeout.ms=${KAFKA_BROKER_SESSION_TIMEOUT_MS}
+broker.heartbeat.interval.ms=$((KAFKA_BROKER_SESSION_TIMEOUT_MS / 6))
 # Tests start and stop consumer groups constantly: no 3 s join delay.
 group.initial.rebalance.delay.ms=0
 # Topics are created explicitly by the services/tests; a typo must fail loudly.
@@ -168,16 +221,28 @@ EOF
 
 format_storage() {
   local java="$1" cluster_id stamp
-  stamp="controller=127.0.0.1:${KAFKA_CONTROLLER_PORT}"
+  local -a voters
+  if [[ -z "$KAFKA_QUORUM" ]]; then
+    stamp="controller=127.0.0.1:${KAFKA_CONTROLLER_PORT}"
+    voters=(--standalone)
+  else
+    stamp="node=${KAFKA_NODE_ID} quorum=${KAFKA_QUORUM}"
+    # Every voter is formatted with the same list; each finds its own
+    # directory id in it by node.id (Kafka 4.1, dynamic quorum).
+    voters=(--initial-controllers "$KAFKA_QUORUM")
+  fi
   if [[ -f "$DATA_DIR/meta.properties" ]]; then
     if [[ -f "$FORMAT_STAMP" && "$(cat "$FORMAT_STAMP")" != "$stamp" ]]; then
-      die "storage in $DATA_DIR was formatted with $(cat "$FORMAT_STAMP"), now $stamp; use the old KAFKA_CONTROLLER_PORT or delete $DATA_DIR"
+      die "storage in $DATA_DIR was formatted with $(cat "$FORMAT_STAMP"), now $stamp; use the old ports or delete $DATA_DIR"
     fi
     return 0
   fi
   # Keep the cluster id outside data/ so a re-format (after deleting data/)
-  # reuses it and clients that cached it are not confused.
-  if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
+  # reuses it and clients that cached it are not confused. The nodes of a
+  # cluster are handed the cluster's id.
+  if [[ -n "${KAFKA_CLUSTER_ID:-}" ]]; then
+    printf '%s\n' "$KAFKA_CLUSTER_ID" >"$CLUSTER_ID_FILE"
+  elif [[ ! -s "$CLUSTER_ID_FILE" ]]; then
     "$java" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE.tmp" 2>>"$LOG_DIR/format.log"
     mv "$CLUSTER_ID_FILE.tmp" "$CLUSTER_ID_FILE"
   fi
@@ -187,7 +252,7 @@ format_storage() {
   # -g (--ignore-formatted) keeps this idempotent should meta.properties be
   # checked differently by a future Kafka version.
   if ! "$java" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOG_DIR" \
-      -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format --standalone \
+      -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format "${voters[@]}" \
       -t "$cluster_id" -c "$PROPS" -g >>"$LOG_DIR/format.log" 2>&1; then
     tail -n 30 "$LOG_DIR/format.log" >&2 || true
     die "kafka storage format failed"
@@ -260,9 +325,10 @@ wait_ready() {
   die "broker not ready within ${KAFKA_START_TIMEOUT}s (pid $pid still alive; stop it with: $0 stop)"
 }
 
-cmd_start() {
-  local java pid t0
-  t0=$SECONDS
+# Starts the broker without waiting for it to serve; returns at once if it
+# already runs (or is still booting). The lock is kept until the script ends.
+cmd_launch() {
+  local java pid
   mkdir -p "$KAFKA_HOME"
   # Serialise concurrent starts/stops on the same KAFKA_HOME. The broker
   # itself must not inherit fd 9 (see 9>&- below) or it would hold the lock.
@@ -270,14 +336,7 @@ cmd_start() {
   flock 9
 
   if pid="$(running_pid)"; then
-    if port_open "$KAFKA_PORT"; then
-      log "already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
-      return 0
-    fi
-    # Alive but not answering yet: an earlier start is still booting.
-    log "pid $pid alive but port $KAFKA_PORT not answering yet; waiting"
-    wait_ready "$pid"
-    log "ready (pid $pid) on 127.0.0.1:$KAFKA_PORT"
+    log "already running (pid $pid, port $KAFKA_PORT)"
     return 0
   fi
   rm -f "$PID_FILE"
@@ -321,9 +380,19 @@ cmd_start() {
   done
   pid="$(cat "$PID_FILE" 2>/dev/null || true)"
   [[ "$pid" =~ ^[0-9]+$ ]] || die "broker did not start (no pid written)"
-  log "started pid $pid (home $KAFKA_HOME, port $KAFKA_PORT); waiting for readiness"
+  log "started pid $pid (home $KAFKA_HOME, port $KAFKA_PORT)"
+}
+
+cmd_wait() {
+  local pid t0=$SECONDS
+  pid="$(running_pid)" || die "not running (home $KAFKA_HOME)"
   wait_ready "$pid"
-  log "ready on 127.0.0.1:$KAFKA_PORT after $((SECONDS - t0))s"
+  log "ready (pid $pid) on 127.0.0.1:$KAFKA_PORT after $((SECONDS - t0))s"
+}
+
+cmd_start() {
+  cmd_launch
+  cmd_wait
 }
 
 cmd_stop() {
@@ -369,13 +438,59 @@ cmd_status() {
   return 1
 }
 
+# SIGKILL, no shutdown: what a crash or an OOM kill does to a broker.
+cmd_kill() {
+  local pid i
+  mkdir -p "$KAFKA_HOME"
+  exec 9>"$KAFKA_HOME/.lock"
+  flock 9
+  if ! pid="$(running_pid)"; then
+    rm -f "$PID_FILE"
+    log "not running"
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "$PID_FILE"
+  log "killed pid $pid (SIGKILL)"
+}
+
+# The client address of this broker, for the services. An explicit
+# KAFKA_BOOTSTRAP_SERVERS wins, but must not contradict an explicit
+# KAFKA_PORT: services on another stack's broker would join its consumer group.
+cmd_bootstrap() {
+  local derived="127.0.0.1:$KAFKA_PORT"
+  if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+    printf '%s\n' "$derived"
+    return 0
+  fi
+  # Any host will do (a name, localhost): the port is what tells one stack's broker from another's.
+  if [[ -n "$KAFKA_PORT_GIVEN" && "$KAFKA_BOOTSTRAP_SERVERS," != *":$KAFKA_PORT,"* ]]; then
+    die "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS does not name the broker of KAFKA_PORT=$KAFKA_PORT ($derived); unset one of them"
+  fi
+  printf '%s\n' "$KAFKA_BOOTSTRAP_SERVERS"
+}
+
+# More than one node, and this is not already one node of a cluster: the
+# cluster script runs them all (it calls this script once per node).
+if ((KAFKA_NODES > 1)) && [[ -z "$KAFKA_QUORUM" ]]; then
+  exec "$SCRIPT_DIR/kafka-cluster.sh" "$@"
+fi
+
 case "${1:-}" in
   fetch) cmd_fetch ;;
   start) cmd_start ;;
+  launch) cmd_launch ;;
+  wait) cmd_wait ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  kill) cmd_kill ;;
+  bootstrap) cmd_bootstrap ;;
   *)
-    echo "usage: $0 {fetch|start|stop|status}" >&2
+    echo "usage: $0 {fetch|start|stop|status|kill|launch|wait|bootstrap}" >&2
     exit 2
     ;;
 esac

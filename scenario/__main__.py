@@ -72,8 +72,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m scenario", description="Replays the Mỹ Hào 2023 scenario through the intake API."
     )
-    parser.add_argument("--intake", default=os.environ.get("INTAKE_URL", "http://127.0.0.1:8001"))
-    parser.add_argument("--reporting", default=os.environ.get("REPORTING_URL", "http://127.0.0.1:8002"))
+    # The services' own port variables (deploy/services.sh), unless a whole URL is given.
+    intake_url = f"http://127.0.0.1:{os.environ.get('INTAKE_PORT', '8001')}"
+    reporting_url = f"http://127.0.0.1:{os.environ.get('REPORTING_PORT', '8002')}"
+    parser.add_argument("--intake", default=os.environ.get("INTAKE_URL", intake_url))
+    parser.add_argument("--reporting", default=os.environ.get("REPORTING_URL", reporting_url))
     parser.add_argument("--seed", type=int, default=2023)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the figures")

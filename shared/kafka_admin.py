@@ -13,8 +13,15 @@ _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
-async def ensure_topics(bootstrap_servers: str, partitions_by_topic: Mapping[str, int]) -> None:
-    """Create the topics that do not exist yet (replication factor 1: single-node cluster).
+async def ensure_topics(
+    bootstrap_servers: str,
+    partitions_by_topic: Mapping[str, int],
+    *,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+) -> None:
+    """Create the topics that do not exist yet, with that many replicas, of which `min_insync_replicas`
+    must have a write before it is acknowledged to an acks=all producer. Existing topics are left as they are.
 
     Retention is unlimited: the events topic is the system of record that replays rebuild from.
     """
@@ -23,7 +30,12 @@ async def ensure_topics(bootstrap_servers: str, partitions_by_topic: Mapping[str
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=topic, num_partitions=count, replication_factor=1, topic_configs=_KEEP_FOREVER)
+            NewTopic(
+                name=topic,
+                num_partitions=count,
+                replication_factor=replication_factor,
+                topic_configs={**_KEEP_FOREVER, "min.insync.replicas": str(min_insync_replicas)},
+            )
             for topic, count in partitions_by_topic.items()
             if topic not in existing
         ]

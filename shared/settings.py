@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
@@ -36,6 +36,19 @@ class KafkaSettingsMixin(BaseSettings):
     events_topic: str = topics.EVENTS_TOPIC
     dead_letter_topic: str = topics.DEAD_LETTER_TOPIC
     events_partitions: int = Field(default=topics.EVENTS_PARTITIONS, ge=1)
+    # Of the topics the services create. One broker: 1 and 1. A cluster (deploy/kafka-cluster.sh):
+    # 3 and 2, so a write acknowledged with acks=all is on two brokers and survives losing one.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _min_insync_within_replicas(self) -> KafkaSettingsMixin:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                f"KAFKA_MIN_INSYNC_REPLICAS={self.kafka_min_insync_replicas} exceeds "
+                f"KAFKA_REPLICATION_FACTOR={self.kafka_replication_factor}: no write could ever be acknowledged"
+            )
+        return self
 
 
 class DatabaseSettingsMixin(BaseSettings):

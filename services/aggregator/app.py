@@ -54,6 +54,8 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             {settings.events_topic: settings.events_partitions, settings.dead_letter_topic: 1},
+            replication_factor=settings.kafka_replication_factor,
+            min_insync_replicas=settings.kafka_min_insync_replicas,
         )
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
         await producer.start()

@@ -29,6 +29,7 @@ from services.aggregator.store import (
     PositionConflict,
     StoreError,
 )
+from services.infra.consumer_groups import client_id
 from shared.events import decode_event
 from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
 
@@ -132,6 +133,7 @@ class EventConsumer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
+            client_id=client_id(),  # names this process: deploy/services.sh tells its members from another stack's
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,

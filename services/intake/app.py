@@ -82,6 +82,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             await ensure_topics(
                 settings.kafka_bootstrap_servers,
                 {settings.events_topic: settings.events_partitions, settings.dead_letter_topic: 1},
+                replication_factor=settings.kafka_replication_factor,
+                min_insync_replicas=settings.kafka_min_insync_replicas,
             )
         except Exception as exc:
             log.warning("could not ensure Kafka topics at start: %s", exc)
