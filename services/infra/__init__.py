@@ -1,0 +1,1 @@
+"""Infrastructure adapters shared by the services: HTTP problems and metrics, Kafka administration, polling."""
