@@ -137,7 +137,7 @@ def add_metrics_route(app: FastAPI, path: str = "/metrics") -> None:
         response_class=Response,
         responses={
             200: {
-                "description": "Prometheus text exposition format 0.0.4",
+                "description": "Prometheus text exposition format",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             }
         },
