@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -49,10 +50,19 @@ REQUEST_SECONDS = Histogram(
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the route that handled the request (set by Starlette's router)."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+    """The path template of the route that handled the request.
+
+    Starlette's router records it in the scope for most routes; for plain Starlette routes under a
+    FastAPI router (such as /openapi.json) it does not, so the application's routes are matched again.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str) and path:
+        return path
+    for route in getattr(scope.get("app"), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(route.path)
+    return UNMATCHED_ROUTE
 
 
 class HttpMetricsMiddleware:

@@ -87,6 +87,9 @@ async def test_a_failing_route_counts_as_500_and_a_stream_is_timed_to_its_start(
         assert (await client.get("/t/fails")).status_code == 500
         assert (await client.get("/t/stream")).status_code == 200
         metrics = await client.get("/metrics")
+        openapi = _count("/openapi.json", "GET", "200")
+        assert (await client.get("/openapi.json")).status_code == 200
+    assert _count("/openapi.json", "GET", "200") == openapi + 1
     assert _count("/t/fails", "GET", "500") == failed + 1
     assert _observations("/t/stream", "GET") == streams + 1
     assert metrics.headers["content-type"].startswith("text/plain")
