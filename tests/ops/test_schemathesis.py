@@ -68,7 +68,8 @@ def run_schemathesis(base_url: str, token: str, max_examples: int, report: Path)
         str(report),
         "--no-color",
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # Its cache folder goes beside the report, not into the checkout.
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=report.parent)
 
 
 def test_intake_answers_generated_requests_as_documented(intake: ServiceSet, tmp_path: Path) -> None:
