@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv infra browser up down demo test test-unit
+.PHONY: help venv infra browser up down demo test test-unit asyncapi-parser prometheus-tools ops-checks
 
 help:
 	@echo "make demo   - install, start Kafka, PostgreSQL and the services, replay Mỹ Hào 2023"
@@ -41,7 +41,30 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
 	  else echo "chromium missing: the browser test will be skipped (install it with apt-get as root)"; fi; }
 
-test: infra browser
+# The official AsyncAPI parser (npm), in a project-local folder; install scripts are not needed.
+NODE_HOME := .local/node
+ASYNCAPI_PARSER := $(NODE_HOME)/node_modules/@asyncapi/parser/package.json
+
+$(ASYNCAPI_PARSER): tools/asyncapi-parser/package.json tools/asyncapi-parser/package-lock.json
+	mkdir -p $(NODE_HOME)
+	cp tools/asyncapi-parser/package.json tools/asyncapi-parser/package-lock.json $(NODE_HOME)/
+	npm ci --prefix $(NODE_HOME) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+asyncapi-parser: $(ASYNCAPI_PARSER)
+
+# promtool and prometheus from Debian's package (installed with apt-get when missing).
+prometheus-tools:
+	deploy/prometheus.sh install
+
+# Alert rules (promtool), dashboards (the dashboard-linter rules) and the generated AsyncAPI.
+ops-checks: venv prometheus-tools
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	$(PY) -m tools.dashboard_lint deploy/grafana/dashboards/*.json
+	$(PY) -m tools.asyncapi --check
+
+test: infra browser asyncapi-parser ops-checks
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	bootstrap="$$(deploy/kafka.sh bootstrap)" && url="$$(deploy/postgres.sh url)" && \

@@ -8,17 +8,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.security_headers import SecurityHeadersMiddleware
 from services.intake import telemetry
+from services.intake.api_docs import docs_page, events_request_body, install_openapi
 from services.intake.config import IntakeSettings
 from services.intake.dvcqg_route import dvcqg_router
 from services.intake.handling import IntakeContext, authorize, publish, read_limited, require_grant
 from services.intake.publisher import EventPublisher
-from services.intake.validation import check_media_type, parse_events
+from services.intake.validation import check_content_mode, check_media_type, parse_events
 from shared.http_problems import Problem, ProblemError, install_problem_handlers
 from shared.kafka_admin import ensure_topics
 from shared.tokens import DEV_INTAKE_TOKEN, TokenRegistry
@@ -38,29 +40,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         401: "Missing or unknown token",
         403: "Token not allowed for an event's source or unit",
         413: "More than 1,000 events or 1 MiB",
-        415: "Unsupported content type",
+        415: "Unsupported content type, or CloudEvents binary content mode (structured mode only)",
         422: "Invalid events: nothing was published; `errors` names each problem",
         503: "Kafka cannot take the events now; nothing acknowledged (see Retry-After)",
     }.items()
-}
-
-_EXAMPLE_EVENT = {
-    "specversion": "1.0",
-    "id": "a1b2c3",
-    "source": "urn:vn:hungyen:motcua",
-    "type": "vn.gov.tthc.dossier.received",
-    "time": "2023-03-01T08:15:00+07:00",
-    "subject": "000.00.21.H31-230301-0001",
-    "data": {
-        "dossier_id": "000.00.21.H31-230301-0001",
-        "unit": "my-hao.minh-duc",
-        "procedure_code": "1.001612",
-        "channel": "online",
-        "received_at": "2023-03-01T08:15:00+07:00",
-        "due_at": "2023-03-06T17:00:00+07:00",
-        "fee_required": True,
-        "digitization_required": True,
-    },
 }
 
 
@@ -98,38 +81,31 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Receives CloudEvents from one-stop and document-management systems and publishes "
         "them to Kafka. A 202 is sent only once Kafka has every event of the request.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_openapi(app, settings.max_events_per_request)
+    # The middleware added last is the outermost: security headers go on every answer, timed or not.
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.post(
         "/v1/events",
         status_code=202,
         response_model=Accepted,
         responses=_ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/cloudevents+json": {"example": _EXAMPLE_EVENT},
-                    "application/cloudevents-batch+json": {"example": [_EXAMPLE_EVENT]},
-                    "application/json": {"example": _EXAMPLE_EVENT},
-                },
-            }
-        },
+        openapi_extra={"requestBody": events_request_body(settings.max_events_per_request)},
     )
     async def post_events(request: Request, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
         """Accept one CloudEvent or a JSON array of at most 1,000 (1 MiB per request)."""
-        try:
-            accepted = await _accept(request, authorization)
-        except ProblemError as exc:
-            telemetry.REQUESTS.labels(status=str(exc.problem.status)).inc()
-            raise
-        telemetry.REQUESTS.labels(status="202").inc()
+        accepted = await _accept(request, authorization)
         telemetry.EVENTS_ACCEPTED.inc(accepted)
         return JSONResponse({"accepted": accepted}, status_code=202)
 
     async def _accept(request: Request, authorization: str | None) -> int:
         grant = require_grant(tokens, authorization)
+        check_content_mode(request.headers)
         check_media_type(request.headers.get("content-type"))
         body = await read_limited(request, settings.max_request_bytes)
         events = parse_events(
@@ -162,9 +138,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             )
         return {"status": "ready"}
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return docs_page(app.openapi_url or "/openapi.json", f"{app.title}: API")
 
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from shared import topics
 from shared.events import Event, encode_event
 
 log = logging.getLogger(__name__)
@@ -16,6 +18,16 @@ log = logging.getLogger(__name__)
 
 class KafkaUnavailable(Exception):
     """Kafka did not acknowledge every event in time; nothing may be acknowledged upstream."""
+
+
+def record_headers(event: Event, intake_time_ms: int) -> list[tuple[str, bytes]]:
+    """The headers of an event's record: CloudEvents structured mode, its attributes, the intake time."""
+    attributes = {name: str(getattr(event, name)) for name in topics.CLOUDEVENTS_HEADER_ATTRIBUTES}
+    return [
+        (topics.CONTENT_TYPE_HEADER, topics.STRUCTURED_CONTENT_TYPE.encode()),
+        *((topics.CLOUDEVENTS_HEADER_PREFIX + name, value.encode()) for name, value in attributes.items()),
+        (topics.INTAKE_TIME_HEADER, str(intake_time_ms).encode()),
+    ]
 
 
 class EventPublisher:
@@ -52,8 +64,15 @@ class EventPublisher:
 
     async def _publish(self, events: Sequence[Event]) -> None:
         producer = await self._ready_producer()
+        intake_time_ms = time.time_ns() // 1_000_000
         futures = [
-            await producer.send(self._topic, value=encode_event(event), key=event.subject.encode()) for event in events
+            await producer.send(
+                self._topic,
+                value=encode_event(event),
+                key=event.subject.encode(),
+                headers=record_headers(event, intake_time_ms),
+            )
+            for event in events
         ]
         await asyncio.gather(*futures)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,26 @@ BATCH_TYPES = frozenset({"application/cloudevents-batch+json", "application/json
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+# The HTTP binding's binary content mode carries the attributes in ce-* headers and only `data` in the
+# body; ce-specversion is the one header every binary-mode request has.
+BINARY_MODE_HEADER = "ce-specversion"
+
+
+def check_content_mode(headers: Mapping[str, str]) -> None:
+    """Refuse CloudEvents binary content mode: the intake takes structured mode (and batches) only.
+
+    One content mode keeps one decoding path, the models of shared.events straight from the body.
+    """
+    if BINARY_MODE_HEADER in {name.lower() for name in headers}:
+        raise ProblemError(
+            415,
+            "Structured mode only",
+            "CloudEvents binary content mode (ce-* headers) is not supported: send each event in structured "
+            "mode, the whole event as the body with Content-Type application/cloudevents+json, or a JSON array "
+            "of events as application/cloudevents-batch+json",
+        )
 
 
 def check_media_type(content_type: str | None) -> str:

@@ -1,0 +1,1 @@
+"""Build and check tools of the repository (not shipped with the services)."""
