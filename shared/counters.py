@@ -51,19 +51,22 @@ LEVEL_COUNTERS: tuple[str, ...] = (
     "procedures_full_online",
     # Published procedures that bear a fee (Decision 766, 3.5).
     "procedures_fee_bearing",
-    # Decision 766, 2.1: +1 when a dossier ends (resolved or withdrawn, not before it is received),
-    # +1 when it ends by its due date (at most one supplement request), and while it is open and not
-    # yet due (at most one supplement request).
-    "handled_ended",
-    "handled_ended_on_time",
+    # Decision 766, 2.1: open and not yet due, with at most one supplement request.
     "open_on_time",
 )
 
 ALL_COUNTERS: tuple[str, ...] = DAILY_COUNTERS + LEVEL_COUNTERS
 
-# Level counters whose figure is read as a change over the window (value at as_of minus value
-# before the first day), not as a level at as_of.
-STEP_COUNTERS: tuple[str, ...] = ("handled_ended", "handled_ended_on_time")
-
-COHORT_COUNTERS: tuple[str, ...] = ("digitized_result_missing",)
+# Cohort counters: (unit, day, at) -> change. A window's figure at as_of sums the rows whose day is
+# in the window and whose instant is at or before as_of.
+COHORT_COUNTERS: tuple[str, ...] = (
+    # Decision 766, 4.2: day = received day; -1 at the instant a digitized dossier whose required
+    # result was not digitized is resolved.
+    "digitized_result_missing",
+    # Decision 766, 2.1: day = the day a dossier ended (resolved or withdrawn, the earlier), at the
+    # later of its receipt and its end: ended, and ended by its due date with at most one
+    # supplement request.
+    "handled_ended",
+    "handled_ended_on_time",
+)
 PROCEDURE_DAILY_COUNTERS: tuple[str, ...] = ("received_online", "fee_synced", "paid_online")

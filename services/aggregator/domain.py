@@ -417,7 +417,7 @@ _APPLY: dict[type, tuple[type, Callable[[Any, Any, Version], State]]] = {
 
 DailyKey = tuple[str, str, date]  # (stored unit, counter, local day)
 LevelKey = tuple[str, str, datetime]  # (stored unit, counter, instant the level changes)
-CohortKey = tuple[str, str, date, datetime]  # (stored unit, counter, local day received, instant of change)
+CohortKey = tuple[str, str, date, datetime]  # (stored unit, counter, local day, instant of change)
 ProcedureDailyKey = tuple[str, str, str, date]  # (stored unit, procedure code, counter, local day)
 # (stored unit, procedure code, from, until (None: open), published online, fee-bearing)
 ProcedurePeriodKey = tuple[str, str, datetime, datetime | None, bool, bool]
@@ -590,15 +590,16 @@ def _dossier_contributions(state: DossierState, sign: int, out: Contributions) -
         overdue_from = max(received_at, due_at + TICK)
         _add_interval(levels, sign, unit, "in_progress_overdue", overdue_from, ended_at)
 
-    # Decision 766, 2.1: handled in W = ended in W (counted when it ends, not before it is received)
-    # plus open at as_of; on time = ended by its due date, or open and not yet due; more than one
-    # supplement request makes a dossier late.
+    # Decision 766, 2.1: handled in W = ended on a day of W (known from the later of its receipt and
+    # its end) plus open at as_of; on time = ended by its due date, or open and not yet due; more
+    # than one supplement request makes a dossier late.
     late_by_supplements = len(v2.supplement_requests) > 1
     if ended_at is not None:
         handled_at = max(received_at, ended_at)
-        _add(levels, (unit, "handled_ended", handled_at), sign)
+        ended_day = local_day(ended_at)
+        _add(out.cohorts, (unit, "handled_ended", ended_day, handled_at), sign)
         if not late_by_supplements and (due_at is None or ended_at <= due_at):
-            _add(levels, (unit, "handled_ended_on_time", handled_at), sign)
+            _add(out.cohorts, (unit, "handled_ended_on_time", ended_day, handled_at), sign)
     if not late_by_supplements:
         open_until = ended_at
         if due_at is not None:

@@ -7,24 +7,24 @@ ALTER TABLE daily_counts
     ADD COLUMN components_from_personal_store bigint NOT NULL DEFAULT 0,
     ADD COLUMN received_digitized bigint NOT NULL DEFAULT 0,
     ADD COLUMN procedures_fee_bearing bigint NOT NULL DEFAULT 0,
-    ADD COLUMN handled_ended bigint NOT NULL DEFAULT 0,
-    ADD COLUMN handled_ended_on_time bigint NOT NULL DEFAULT 0,
     ADD COLUMN open_on_time bigint NOT NULL DEFAULT 0;
 
 ALTER TABLE level_changes
     ADD COLUMN procedures_fee_bearing bigint NOT NULL DEFAULT 0,
-    ADD COLUMN handled_ended bigint NOT NULL DEFAULT 0,
-    ADD COLUMN handled_ended_on_time bigint NOT NULL DEFAULT 0,
     ADD COLUMN open_on_time bigint NOT NULL DEFAULT 0;
 
--- For the dossiers received on `day`, the change at instant `at` of a figure that depends on the
--- time of evaluation (Decision 766, 4.2: digitized dossiers whose required result was not
--- digitized drop out when they are resolved). A window's value at as_of sums its days up to as_of.
+-- For the dossiers of a day, the change at instant `at` of a figure that depends on the time of
+-- evaluation: a window's value at as_of sums the rows of its days with `at` up to as_of.
+-- Decision 766, 4.2 (day = received day): digitized dossiers whose required result was not
+-- digitized drop out when they are resolved; 2.1 (day = the day a dossier ended): ended, and ended
+-- on time, known from the later of receipt and end.
 CREATE TABLE cohort_changes (
     unit text NOT NULL,
     day date NOT NULL,
     at timestamptz NOT NULL,
     digitized_result_missing bigint NOT NULL DEFAULT 0,
+    handled_ended bigint NOT NULL DEFAULT 0,
+    handled_ended_on_time bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (unit, day, at)
 );
 
