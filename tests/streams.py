@@ -217,6 +217,10 @@ def messy_stream(seed: int, dossiers: int, documents: int = 0, procedures: int =
         events += _document(rng, f"V{seed}-{n}", next_id)
     for n in range(procedures):
         events += _procedure(rng, f"P{seed}-{n}", next_id)
+    return _messy(rng, events)
+
+
+def _messy(rng: random.Random, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in events:
         item["source"] = SOURCE
     extra = [dict(item) for item in rng.sample(events, len(events) // 10)]
@@ -228,6 +232,148 @@ def messy_stream(seed: int, dossiers: int, documents: int = 0, procedures: int =
     rng.shuffle(extra)
     # Duplicates and conflicts come after their originals in the same partition, as resends do.
     return events + extra
+
+
+def _index_dossier(
+    rng: random.Random, dossier_id: str, procedure: tuple[str, str], next_id: _Ids
+) -> list[dict[str, Any]]:
+    """A dossier of a catalogue procedure with the facts of Decision 766 (supplements, sync, reuse)."""
+    unit, code = procedure
+    received_at = _moment(rng)
+    due_at = None if rng.random() < 0.1 else _later(rng, received_at, 12)
+    fee = rng.random() < 0.5
+    out = [
+        event(
+            "dossier.received",
+            dossier_id,
+            id=next_id(),
+            unit=unit,
+            procedure_code=code,
+            channel=rng.choice(["online", "online", "direct", "postal"]),
+            received_at=received_at,
+            due_at=due_at,
+            fee_required=fee,
+            digitization_required=rng.random() < 0.9,
+        )
+    ]
+    if rng.random() < 0.05:  # a later correction of the receipt: other channel, other day
+        out.append(
+            event(
+                "dossier.received",
+                dossier_id,
+                id=next_id(),
+                time=_later(rng, received_at, 40),
+                unit=unit,
+                procedure_code=code,
+                channel="online",
+                received_at=received_at + timedelta(days=rng.choice([-35, -1, 1, 35])),
+                due_at=None,
+                fee_required=not fee,
+            )
+        )
+    if rng.random() < 0.85:
+        out.append(event("dossier.synced", dossier_id, id=next_id(), synced_at=_later(rng, received_at, 2)))
+    for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3])):
+        requested_at = _later(rng, received_at, 5)
+        out.append(event("dossier.supplement_requested", dossier_id, id=next_id(), requested_at=requested_at))
+        if rng.random() < 0.7:
+            completed_at = _later(rng, requested_at, 3)
+            out.append(event("dossier.supplement_completed", dossier_id, id=next_id(), completed_at=completed_at))
+    if rng.random() < 0.1 and due_at is not None:
+        out.append(
+            event(
+                "dossier.due_changed",
+                dossier_id,
+                id=next_id(),
+                time=_later(rng, received_at, 5),
+                due_at=due_at + timedelta(days=3),
+            )
+        )
+    if rng.random() < 0.75:
+        out.append(
+            event(
+                "dossier.components_digitized",
+                dossier_id,
+                id=next_id(),
+                digitized_at=_later(rng, received_at, 1),
+                reused=rng.random() < 0.3,
+                from_personal_store=rng.random() < 0.2,
+            )
+        )
+    ended_at = _later(rng, received_at, 25)
+    if rng.random() < 0.8:
+        out.append(
+            event(
+                "dossier.resolved",
+                dossier_id,
+                id=next_id(),
+                resolved_at=ended_at,
+                outcome="approved",
+                result_digitization_required=rng.random() < 0.7,
+            )
+        )
+        if rng.random() < 0.6:
+            out.append(
+                event("dossier.result_digitized", dossier_id, id=next_id(), digitized_at=_later(rng, ended_at, 2))
+            )
+        if rng.random() < 0.5:
+            rating = rng.choice(["very_satisfied", "satisfied", "dissatisfied"])
+            out.append(
+                event("dossier.rated", dossier_id, id=next_id(), rated_at=_later(rng, ended_at, 3), rating=rating)
+            )
+    if rng.random() < 0.1:  # withdrawn, possibly after it was resolved (the earlier one ends it)
+        out.append(event("dossier.withdrawn", dossier_id, id=next_id(), withdrawn_at=_later(rng, received_at, 20)))
+    if fee and rng.random() < 0.6:
+        out.append(
+            event(
+                "dossier.paid",
+                dossier_id,
+                id=next_id(),
+                paid_at=_later(rng, received_at, 3),
+                method=rng.choice(["online", "online", "offline"]),
+                amount_vnd=rng.randrange(0, 500_000),
+            )
+        )
+    return out
+
+
+def _index_procedure(rng: random.Random, unit: str, code: str, next_id: _Ids) -> list[dict[str, Any]]:
+    at = datetime(2022, 12, 1, 8, tzinfo=VN) + timedelta(days=rng.randrange(200))
+
+    def published(when: datetime) -> dict[str, Any]:
+        return event(
+            "procedure.published",
+            code,
+            id=next_id(),
+            unit=unit,
+            service_level=rng.choice(["info", "partial_online", "full_online", "full_online"]),
+            published_at=when,
+            fee_bearing=rng.random() < 0.5,
+            requires_paper_result=rng.random() < 0.5,
+        )
+
+    out = [published(at)]
+    for _ in range(rng.randrange(3)):
+        at = _later(rng, at, 90)
+        if rng.random() < 0.3:
+            out.append(event("procedure.unpublished", code, id=next_id(), unit=unit, unpublished_at=at))
+        else:
+            out.append(published(at))
+    return out
+
+
+def index_stream(seed: int, dossiers: int, procedures: int) -> list[dict[str, Any]]:
+    """A messy stream of catalogue procedures and their dossiers with every fact of Decision 766:
+    duplicates, identity conflicts, corrections, shuffled (as `messy_stream`)."""
+    rng = random.Random(seed)
+    next_id = _Ids(f"x{seed}")
+    catalogue = [(rng.choice(UNITS), f"X{seed}-{n}") for n in range(procedures)]
+    events: list[dict[str, Any]] = []
+    for unit, code in catalogue:
+        events += _index_procedure(rng, unit, code, next_id)
+    for n in range(dossiers):
+        events += _index_dossier(rng, f"DX{seed}-{n}", rng.choice(catalogue), next_id)
+    return _messy(rng, events)
 
 
 def first_accepted(events: list[dict[str, Any]]) -> list[Event]:

@@ -32,7 +32,7 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import build_batch
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, DeadLetter
-from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
+from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
 from shared.kafka_admin import topic_partitions
 from shared.polling import PollTimeout, poll_until
 
@@ -220,15 +220,20 @@ class TopicReplayer:
 
 # --- comparing two schemas ------------------------------------------------------------------------
 
+PERIOD_KEYS = ("unit", "procedure_code", "starts_at", "ends_at", "online", "fee_bearing")
 
-def _counter_diff_sql(table: str, keys: tuple[str, str], counters: Sequence[str], live: str, replay: str) -> str:
+
+def _counter_diff_sql(
+    table: str, keys: tuple[str, ...], counters: Sequence[str], live: str, replay: str, zero: str = "0"
+) -> str:
     """Keys whose counters differ, a missing row counting as zeros (so all-zero rows are ignored)."""
-    selected = ", ".join(f"coalesce(l.{c}, 0) AS l_{c}, coalesce(r.{c}, 0) AS r_{c}" for c in counters)
-    differ = " OR ".join(f"coalesce(l.{c}, 0) <> coalesce(r.{c}, 0)" for c in counters)
+    selected = ", ".join(f"coalesce(l.{c}, {zero}) AS l_{c}, coalesce(r.{c}, {zero}) AS r_{c}" for c in counters)
+    differ = " OR ".join(f"coalesce(l.{c}, {zero}) <> coalesce(r.{c}, {zero})" for c in counters)
+    key_list = ", ".join(keys)
     return (
-        f"SELECT {keys[0]}, {keys[1]}, {selected}, count(*) OVER () AS total "
-        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({keys[0]}, {keys[1]}) '
-        f"WHERE {differ} ORDER BY {keys[0]}, {keys[1]} LIMIT {SAMPLE_ROWS}"
+        f"SELECT {key_list}, {selected}, count(*) OVER () AS total "
+        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({key_list}) '
+        f"WHERE {differ} ORDER BY {key_list} LIMIT {SAMPLE_ROWS}"
     )
 
 
@@ -248,20 +253,25 @@ def _short(value: Any, limit: int = 300) -> str:
 
 
 async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> list[TableDiff]:
-    """Differences of the four tables that follow from the events (run inside one snapshot)."""
+    """Differences of the tables that follow from the events (run inside one snapshot)."""
     diffs: list[TableDiff] = []
-    counter_tables = (
-        ("daily_counts", ("unit", "day"), ALL_COUNTERS),
-        ("level_changes", ("unit", "at"), LEVEL_COUNTERS),
+    no_days = "repeat('0', 366)::bit(366)"
+    counter_tables: tuple[tuple[str, tuple[str, ...], Sequence[str], str], ...] = (
+        ("daily_counts", ("unit", "day"), ALL_COUNTERS, "0"),
+        ("level_changes", ("unit", "at"), LEVEL_COUNTERS, "0"),
+        ("cohort_changes", ("unit", "day", "at"), COHORT_COUNTERS, "0"),
+        ("procedure_days", ("unit", "procedure_code", "day"), PROCEDURE_DAILY_COUNTERS, "0"),
+        ("procedure_years", ("unit", "procedure_code", "year"), PROCEDURE_DAILY_COUNTERS, no_days),
+        ("procedure_periods", PERIOD_KEYS, ("n",), "0"),
     )
-    for table, keys, counters in counter_tables:
-        rows = await conn.fetch(_counter_diff_sql(table, keys, counters, live, replay))
+    for table, keys, counters, zero in counter_tables:
+        rows = await conn.fetch(_counter_diff_sql(table, keys, counters, live, replay, zero))
         samples = []
         for row in rows:
             changes = ", ".join(
                 f"{c} live {row[f'l_{c}']} replay {row[f'r_{c}']}" for c in counters if row[f"l_{c}"] != row[f"r_{c}"]
             )
-            samples.append(f"{keys[0]}={row[keys[0]]} {keys[1]}={row[keys[1]]}: {changes}")
+            samples.append(" ".join(f"{key}={row[key]}" for key in keys) + f": {changes}")
         diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
     value_tables: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("aggregate_states", ("kind", "key"), "state"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from hashlib import sha256
 from typing import Any, NamedTuple
 
@@ -20,7 +20,7 @@ import orjson
 from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, Contributions, State, aggregate_key
 from services.aggregator.planner import BatchPlan, plan_keyed_batch
 from services.aggregator.state_codec import dump_states, load_state
-from shared.counters import ALL_COUNTERS, LEVEL_COUNTERS
+from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
 from shared.events import Event
 from shared.timezone import local_day
 
@@ -158,8 +158,83 @@ ON CONFLICT (unit, at) DO UPDATE SET {updates}
 """
 
 
+def _cohort_upsert_sql() -> str:
+    """Upsert of the cohort changes sent as one JSON array of [unit, counter, day, instant, change]."""
+    cols = ", ".join(COHORT_COUNTERS)
+    sums = ", ".join(f"coalesce(sum(value) FILTER (WHERE counter = '{c}'), 0)" for c in COHORT_COUNTERS)
+    updates = ", ".join(f"{c} = cohort_changes.{c} + EXCLUDED.{c}" for c in COHORT_COUNTERS)
+    return f"""
+WITH changes AS (
+    SELECT e->>0 AS unit, e->>1 AS counter, (e->>2)::date AS day, (e->>3)::timestamptz AS at,
+           (e->>4)::bigint AS value
+    FROM jsonb_array_elements($1::jsonb) AS e
+)
+INSERT INTO cohort_changes (unit, day, at, {cols})
+SELECT unit, day, at, {sums} FROM changes GROUP BY unit, day, at ORDER BY unit, day, at
+ON CONFLICT (unit, day, at) DO UPDATE SET {updates}
+"""
+
+
+def _procedure_days_upsert_sql() -> str:
+    """Upsert of the per-procedure daily changes (sparse JSON rows); returns the rows' new counts."""
+    cols = ", ".join(PROCEDURE_DAILY_COUNTERS)
+    values = ", ".join(f"coalesce(r.{c}, 0)" for c in PROCEDURE_DAILY_COUNTERS)
+    types = ", ".join(f"{c} bigint" for c in PROCEDURE_DAILY_COUNTERS)
+    updates = ", ".join(f"{c} = procedure_days.{c} + EXCLUDED.{c}" for c in PROCEDURE_DAILY_COUNTERS)
+    return f"""
+INSERT INTO procedure_days (unit, procedure_code, day, {cols})
+SELECT r.unit, r.procedure_code, r.day, {values}
+FROM jsonb_to_recordset($1::jsonb) AS r(unit text, procedure_code text, day date, {types})
+ORDER BY r.unit, r.procedure_code, r.day
+ON CONFLICT (unit, procedure_code, day) DO UPDATE SET {updates}
+RETURNING unit, procedure_code, day, {cols}
+"""
+
+
+def _procedure_years_update_sql() -> tuple[str, str]:
+    """Two statements that set the bits of the days a batch touched to whether their counts are now
+    non-zero: make sure the year rows exist, then update them (a second statement, so that it sees
+    rows a concurrent batch inserted meanwhile).
+
+    Each row carries, per counter, the mask of touched days and the mask of those now non-zero;
+    the stored bits of untouched days stay as they are.
+    """
+    cols = ", ".join(PROCEDURE_DAILY_COUNTERS)
+    zeros = ", ".join("repeat('0', 366)::bit(366)" for _ in PROCEDURE_DAILY_COUNTERS)
+    types = ", ".join(f"{c}_touched text, {c}_set text" for c in PROCEDURE_DAILY_COUNTERS)
+    sets = ", ".join(
+        f"{c} = (y.{c} & ~t.{c}_touched::bit(366)) | t.{c}_set::bit(366)" for c in PROCEDURE_DAILY_COUNTERS
+    )
+    ensure = f"""
+INSERT INTO procedure_years (unit, procedure_code, year, {cols})
+SELECT r.unit, r.procedure_code, r.year, {zeros}
+FROM jsonb_to_recordset($1::jsonb) AS r(unit text, procedure_code text, year int)
+ORDER BY r.unit, r.procedure_code, r.year
+ON CONFLICT (unit, procedure_code, year) DO NOTHING
+"""
+    update = f"""
+UPDATE procedure_years AS y SET {sets}
+FROM jsonb_to_recordset($1::jsonb) AS t(unit text, procedure_code text, year int, {types})
+WHERE y.unit = t.unit AND y.procedure_code = t.procedure_code AND y.year = t.year
+"""
+    return ensure, update
+
+
+# Periods are a set: `n` counts the states that hold the period (1, or 0 once a correction replaced it).
+_PERIODS_UPSERT = """
+INSERT INTO procedure_periods (unit, procedure_code, starts_at, ends_at, online, fee_bearing, n)
+SELECT e->>0, e->>1, (e->>2)::timestamptz, coalesce((e->>3)::timestamptz, 'infinity'),
+       (e->>4)::boolean, (e->>5)::boolean, (e->>6)::int
+FROM jsonb_array_elements($1::jsonb) AS e ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (unit, procedure_code, starts_at, ends_at, online, fee_bearing)
+DO UPDATE SET n = procedure_periods.n + EXCLUDED.n
+"""
+
 _DAILY_UPSERT = _daily_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
+_COHORT_UPSERT = _cohort_upsert_sql()
+_PROCEDURE_DAYS_UPSERT = _procedure_days_upsert_sql()
+_PROCEDURE_YEARS_ENSURE, _PROCEDURE_YEARS_UPDATE = _procedure_years_update_sql()
 
 # The stored states of the given keys, one key array per kind: each probes the primary key (a join
 # with the keys would hash the whole table).
@@ -176,6 +251,55 @@ INSERT INTO aggregate_states (kind, key, state)
 SELECT e->>0, e->>1, e->2 FROM jsonb_array_elements($1::jsonb) AS e ORDER BY 1, 2
 ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state
 """
+
+
+def procedure_day_rows(delta: Contributions) -> list[dict[str, Any]]:
+    """The procedure_days changes of a delta as sparse rows, one per procedure and local day."""
+    rows: dict[tuple[str, str, date], dict[str, Any]] = {}
+    for (unit, code, counter, day), value in delta.procedure_daily.items():
+        row = rows.get((unit, code, day))
+        if row is None:
+            row = rows[(unit, code, day)] = {"unit": unit, "procedure_code": code, "day": day}
+        row[counter] = row.get(counter, 0) + value
+    return [row for row in rows.values() if any(row.get(c) for c in PROCEDURE_DAILY_COUNTERS)]
+
+
+def procedure_year_rows(counts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per procedure and year, the masks of the touched days and of those whose count is non-zero.
+
+    `counts` are the new procedure_days rows of the days a batch touched. Bit n of a mask (from
+    the left) is day n of the year, 1 January = bit 0.
+    """
+    masks: dict[tuple[str, str, int], dict[str, list[str]]] = {}
+    for row in counts:
+        day: date = row["day"]
+        key = (row["unit"], row["procedure_code"], day.year)
+        bits = masks.get(key)
+        if bits is None:
+            bits = masks[key] = {}
+            for c in PROCEDURE_DAILY_COUNTERS:
+                bits[f"{c}_touched"] = ["0"] * 366
+                bits[f"{c}_set"] = ["0"] * 366
+        n = day.timetuple().tm_yday - 1
+        for c in PROCEDURE_DAILY_COUNTERS:
+            bits[f"{c}_touched"][n] = "1"
+            if row[c]:
+                bits[f"{c}_set"][n] = "1"
+    return [
+        {"unit": unit, "procedure_code": code, "year": year, **{name: "".join(b) for name, b in bits.items()}}
+        for (unit, code, year), bits in sorted(masks.items())
+    ]
+
+
+def cohort_entries(delta: Contributions) -> list[tuple[str, str, date, datetime, int]]:
+    return [(unit, counter, day, at, value) for (unit, counter, day, at), value in delta.cohorts.items()]
+
+
+def period_entries(delta: Contributions) -> list[tuple[Any, ...]]:
+    return [
+        (unit, code, start, end, online, fee_bearing, n)
+        for (unit, code, start, end, online, fee_bearing), n in delta.procedure_periods.items()
+    ]
 
 
 def daily_rows(delta: Contributions) -> list[dict[str, Any]]:
@@ -330,6 +454,20 @@ class AggregatorStore:
         if plan.delta.levels:
             levels = [(unit, counter, at, value) for (unit, counter, at), value in plan.delta.levels.items()]
             await conn.execute(_LEVEL_UPSERT, orjson.dumps(levels).decode())
+        await self._write_index_tables(conn, plan.delta)
+
+    async def _write_index_tables(self, conn: Connection, delta: Contributions) -> None:
+        """The Decision 766 tables: cohorts, per-procedure days with their year bitmaps, periods."""
+        if delta.cohorts:
+            await conn.execute(_COHORT_UPSERT, orjson.dumps(cohort_entries(delta)).decode())
+        procedure_days = procedure_day_rows(delta)
+        if procedure_days:
+            counts = await conn.fetch(_PROCEDURE_DAYS_UPSERT, orjson.dumps(procedure_days).decode())
+            years = orjson.dumps(procedure_year_rows(counts)).decode()
+            await conn.execute(_PROCEDURE_YEARS_ENSURE, years)
+            await conn.execute(_PROCEDURE_YEARS_UPDATE, years)
+        if delta.procedure_periods:
+            await conn.execute(_PERIODS_UPSERT, orjson.dumps(period_entries(delta)).decode())
 
     async def _write_daily(self, conn: Connection, plan: BatchPlan) -> None:
         daily = daily_rows(plan.delta)

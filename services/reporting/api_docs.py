@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from services.reporting.index766 import INPUTS, load_formula, render_index, score
 from services.reporting.indicators import DOCUMENT_FIGURES, MONTHLY_DOSSIER_FIGURES
 from services.reporting.schemas import MY_HAO_EXAMPLE
 from shared.http_problems import PROBLEM_JSON, Problem
@@ -107,5 +108,22 @@ def monthly_example() -> dict[str, Any]:
             {"month": "2023-01", "from": "2023-01-01", "to": "2023-01-31", "dossiers": dossiers, "documents": docs},
             "… one row per month, 12 in all",
         ],
+        "freshness": MY_HAO_EXAMPLE["freshness"],
+    }
+
+
+def index766_example() -> dict[str, Any]:
+    """A body scored by the shipped formula from the figures of the Mỹ Hào example."""
+    dossiers = MY_HAO_EXAMPLE["dossiers"]
+    inputs = dict.fromkeys(INPUTS, 0) | {name: dossiers[name] for name in INPUTS if name in dossiers}
+    inputs |= {"handled": 1763, "handled_on_time": 1763, "digitized_complete": 1300, "synced": 1700}
+    inputs |= {"procedures": 226, "procedures_online": 206, "procedures_online_used": 150}
+    return {
+        "unit": "my-hao",
+        "from": "2023-01-01",
+        "to": "2023-11-27",
+        "as_of": "2023-11-27T23:59:59.999999+07:00",
+        **render_index(score(load_formula(), inputs)),
+        "ranking": [{"unit": "phuong-ban-yen-nhan", "name": "Phường Bần Yên Nhân", "score": 61.5}],
         "freshness": MY_HAO_EXAMPLE["freshness"],
     }

@@ -23,6 +23,7 @@ from services.reporting.api_docs import (
     REPORT_EXCERPT,
     breakdown_example,
     errors,
+    index766_example,
     monthly_example,
     ok,
     problem_example,
@@ -37,6 +38,7 @@ from services.reporting.report_docx import DOCX_MEDIA_TYPE, to_docx
 from services.reporting.schemas import (
     MY_HAO_EXAMPLE,
     Breakdown,
+    Index766Body,
     Indicators,
     Monthly,
     UnitOut,
@@ -226,6 +228,22 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     async def breakdown(svc: Service, unit: UnitParam, start: FromParam = None, end: ToParam = None) -> dict[str, Any]:
         """One row per direct child (its whole subtree), plus a row for the unit itself (scope=self)."""
         return await svc.breakdown(unit, svc.window(start, end))
+
+    @v1.get(
+        "/index766",
+        dependencies=reader,
+        response_model=None,
+        summary="The Decision 766 index of a unit over a window",
+        responses={**ok(Index766Body, index766_example()), **errors(404, 422)},
+    )
+    async def index766(svc: Service, unit: UnitParam, start: FromParam = None, end: ToParam = None) -> dict[str, Any]:
+        """The components of Decision 766/QĐ-TTg with their numerators and denominators (contract §5.1).
+
+        Over the unit's subtree, for the days [from, to] and `as_of` as for /v1/indicators. Components
+        without an input have `computed: false`; `score` sums the computed ones and
+        `computable_points` their points; `ranking` orders the unit's direct children by score.
+        """
+        return await svc.index766(unit, svc.window(start, end))
 
     @v1.get(
         "/indicators/monthly",

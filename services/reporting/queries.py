@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from shared.counters import ALL_COUNTERS, DAILY_COUNTERS, LEVEL_COUNTERS
+from services.reporting.index766_inputs import PROCEDURE_SUMS, year_masks
+from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, DAILY_COUNTERS, LEVEL_COUNTERS
 from shared.timezone import end_of_day, local_day, start_of_day
 
 CountsByUnit = dict[str, dict[str, int]]
@@ -42,7 +43,45 @@ def _monthly_sql() -> str:
     )
 
 
+def _cohorts_sql() -> str:
+    sums = ", ".join(f"sum({c})::bigint AS {c}" for c in COHORT_COUNTERS)
+    return (
+        f"SELECT unit, {sums} FROM cohort_changes "
+        "WHERE unit = ANY($1::text[]) AND day BETWEEN $2 AND $3 AND at <= $4 GROUP BY unit"
+    )
+
+
+# Decision 766, 3.2 and 3.5: per stored unit, the procedures published at as_of ($2) with the flag
+# that had at least one such dossier on a day of the window: one AND of each procedure's year
+# bitmap with the window's mask of that year ($3, $4).
+def _procedures_used_sql() -> str:
+    def used(counter: str) -> str:
+        return (
+            "EXISTS (SELECT 1 FROM procedure_years AS y JOIN masks AS m ON y.year = m.year "
+            "WHERE y.unit = p.unit AND y.procedure_code = p.procedure_code "
+            f"AND bit_count(y.{counter} & m.mask) > 0)"
+        )
+
+    online, fee_data, paid = PROCEDURE_SUMS
+    return f"""
+WITH masks AS (SELECT year, mask::bit(366) AS mask FROM unnest($3::int[], $4::text[]) AS m(year, mask)),
+published AS (
+    SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
+    FROM procedure_periods
+    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
+    GROUP BY unit, procedure_code
+)
+SELECT p.unit,
+       count(*) FILTER (WHERE p.online AND {used("received_online")})::bigint AS {online},
+       count(*) FILTER (WHERE p.fee_bearing AND {used("fee_synced")})::bigint AS {fee_data},
+       count(*) FILTER (WHERE p.fee_bearing AND {used("paid_online")})::bigint AS {paid}
+FROM published AS p GROUP BY p.unit
+"""
+
+
 _WINDOW = _window_sql()
+_COHORTS = _cohorts_sql()
+_PROCEDURES_USED = _procedures_used_sql()
 _LEVELS = _levels_sql()
 _PARTIAL_DAY = _partial_day_sql()
 _MONTHLY = _monthly_sql()
@@ -91,6 +130,21 @@ class IndicatorQueries:
             counts = await _counts(conn, units, start, end, as_of)
             next_change: datetime | None = await conn.fetchval(_NEXT_LEVEL_CHANGE, units, as_of)
         return ConsistentCounts(counts, marker, next_change)
+
+    async def index_sums(self, units: list[str], start: date, end: date, as_of: datetime) -> CountsByUnit:
+        """Per stored unit, every sum the Decision 766 index needs (index766_inputs), in one snapshot."""
+        years, masks = zip(*year_masks(start, end), strict=True)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            result = await _counts(conn, units, start, end, as_of)
+            cohorts = await conn.fetch(_COHORTS, units, start, end, as_of)
+            procedures = await conn.fetch(_PROCEDURES_USED, units, as_of, list(years), list(masks))
+        for rows in (cohorts, procedures):
+            for r in rows:
+                counts = result.setdefault(r["unit"], dict.fromkeys(ALL_COUNTERS, 0))
+                for name, value in r.items():
+                    if name != "unit":
+                        counts[name] = counts.get(name, 0) + (value or 0)
+        return result
 
     async def monthly_counts(self, units: list[str], year: int) -> dict[int, dict[str, int]]:
         """Daily counters summed per calendar month of `year` (months without counts are absent)."""

@@ -153,6 +153,56 @@ class Breakdown(BaseModel):
     freshness: Freshness
 
 
+class Index766Part(BaseModel):
+    model_config = _STRICT
+    numerator: int
+    denominator: int
+    ratio: float | None
+
+
+class Index766Component(BaseModel):
+    model_config = _STRICT
+    code: str = Field(examples=["2.1"])
+    name: str
+    max_points: float
+    numerator: int | None = Field(description="Null when the component has no input (`computed: false`)")
+    denominator: int | None
+    ratio: float | None = Field(description="Rounded to 4 decimals; null for a zero denominator or no input")
+    score: float | None = Field(description="Rounded to 2 decimals, from the exact ratio; null if not computed")
+    computed: bool
+    parts: list[Index766Part] | None = Field(default=None, description="The ratios of a composite (3.3, 5.4)")
+
+
+class Index766Group(BaseModel):
+    model_config = _STRICT
+    code: str = Field(examples=["TDGQ"])
+    name: str
+    max_points: float
+    score: float | None = Field(description="Sum of the group's rounded computed component scores")
+    components: list[Index766Component]
+
+
+class Index766Rank(BaseModel):
+    model_config = _STRICT
+    unit: str
+    name: str
+    score: float
+
+
+class Index766Body(BaseModel):
+    model_config = _STRICT
+    unit: str
+    from_: date = Field(alias="from")
+    to: date
+    as_of: datetime
+    formula: str = Field(examples=["766-2025.1"])
+    score: float = Field(description="Sum of the computed components' rounded scores")
+    computable_points: float = Field(description="Sum of the computed components' points")
+    groups: list[Index766Group]
+    ranking: list[Index766Rank] = Field(description="The unit's direct children, highest score first")
+    freshness: Freshness
+
+
 class MonthRow(BaseModel):
     model_config = _STRICT
     month: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2023-03"])

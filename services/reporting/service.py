@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from services.reporting.index766 import Formula, Index766, load_formula, rank_children, render_index, score
+from services.reporting.index766_inputs import add_sums, index_inputs
 from services.reporting.indicators import Window, figure_groups, monthly_rows, report_window, resolve_window, total
 from services.reporting.queries import IndicatorQueries
 from services.reporting.report import Report, ReportInput, build_annual_report
@@ -29,10 +31,17 @@ def current_year(now: datetime | None = None) -> int:
 
 
 class ReportingService:
-    def __init__(self, tree: UnitTree, queries: IndicatorQueries, clock: Callable[[], datetime] = now_utc) -> None:
+    def __init__(
+        self,
+        tree: UnitTree,
+        queries: IndicatorQueries,
+        clock: Callable[[], datetime] = now_utc,
+        formula: Formula | None = None,
+    ) -> None:
         self.tree = tree
         self._queries = queries
         self._clock = clock
+        self.formula = formula or load_formula()
         self.snapshots = SnapshotCache(tree, queries, clock)
 
     def _check_unit(self, unit: str) -> None:
@@ -68,6 +77,26 @@ class ReportingService:
                 }
             )
         return {**_header(unit, window), "rows": rows, "freshness": await self._freshness()}
+
+    async def index766(self, unit: str, window: Window) -> dict[str, Any]:
+        """The Decision 766 index of the unit's subtree for the window, and its children's ranking."""
+        self._check_unit(unit)
+        units = self.tree.subtree(unit)
+        sums = await self._queries.index_sums(units, window.start, window.end, window.as_of)
+
+        def index_of(members: list[str]) -> Index766:
+            return score(self.formula, index_inputs(add_sums(sums.get(member, {}) for member in members)))
+
+        children = [
+            (child, self.tree.units[child].name, index_of(self.tree.subtree(child)))
+            for child in self.tree.children[unit]
+        ]
+        return {
+            **_header(unit, window),
+            **render_index(index_of(units)),
+            "ranking": rank_children(children),
+            "freshness": await self._freshness(),
+        }
 
     async def snapshot(self, unit: str, year: int | None = None) -> CachedSnapshot:
         """The year-to-date indicators of the unit's subtree; its ETag changes exactly with a figure."""

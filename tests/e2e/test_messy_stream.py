@@ -15,10 +15,10 @@ import pytest
 
 from shared.timezone import end_of_day
 from shared.units import UnitTree
-from tests import reference_model
+from tests import reference_index766, reference_model
 from tests.conftest import eventually
 from tests.processes import ServiceSet
-from tests.streams import first_accepted, messy_stream
+from tests.streams import first_accepted, index_stream, messy_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -65,3 +65,69 @@ async def test_reporting_api_agrees_with_the_reference_model(services: ServiceSe
                 return all(body[group] == expected[group] for group in ("dossiers", "documents", "procedures", "rates"))
 
             await eventually(agrees, timeout=60, interval=0.2, what=f"figures of {params}")
+
+
+INDEX_QUERIES = [
+    ("hung-yen", date(2023, 1, 1), date(2023, 12, 31)),
+    ("my-hao", date(2023, 3, 1), date(2023, 3, 31)),
+    ("my-hao", date(2023, 5, 2), date(2023, 5, 2)),
+    ("my-hao.minh-duc", date(2023, 1, 1), date(2023, 6, 30)),
+]
+
+
+def reference_body(accepted: list[Any], unit: str, first: date, last: date) -> dict[str, Any]:
+    """The components and ranking of /v1/index766 as the reference computes them."""
+    as_of = end_of_day(last)
+    index = reference_index766.scores(reference_index766.count(accepted, first, last, as_of, TREE.subtree(unit)))
+    children = [
+        (child, reference_index766.scores(reference_index766.count(accepted, first, last, as_of, TREE.subtree(child))))
+        for child in TREE.children[unit]
+    ]
+    ranking = sorted(children, key=lambda item: (-item[1].score, item[0]))
+    return {
+        "components": index.rows(),
+        "score": float(index.score),
+        "ranking": [(child, float(ref.score)) for child, ref in ranking],
+    }
+
+
+def shown(body: dict[str, Any]) -> dict[str, Any]:
+    components = {
+        c["code"]: (c["numerator"], c["denominator"], c["ratio"], c["score"])
+        for group in body["groups"]
+        for c in group["components"]
+        if c["computed"]
+    }
+    return {
+        "components": components,
+        "score": body["score"],
+        "ranking": [(row["unit"], row["score"]) for row in body["ranking"]],
+    }
+
+
+async def test_decision_766_index_agrees_with_the_reference(services: ServiceSet) -> None:
+    events = index_stream(23, dossiers=2_500, procedures=150)
+    async with httpx.AsyncClient(timeout=60) as client:
+        for start in range(0, len(events), 500):
+            batch = events[start : start + 500]
+            response = await client.post(f"{services.url('intake')}/v1/events", content=json.dumps(batch), headers=POST)
+            assert response.status_code == 202, response.text
+        accepted = [item.model_dump(mode="json", by_alias=True) for item in first_accepted(events)]
+        url = f"{services.url('reporting')}/v1/index766"
+
+        for unit, first, last in INDEX_QUERIES:
+            expected = reference_body(accepted, unit, first, last)
+            assert expected["components"]["2.1"][1] > 0  # the stream exercises what it checks
+            params = {"unit": unit, "from": first.isoformat(), "to": last.isoformat()}
+
+            async def agrees(params: dict[str, str] = params, expected: dict[str, Any] = expected) -> bool:
+                response = await client.get(url, params=params, headers=READ)
+                assert response.status_code == 200, response.text
+                return shown(response.json()) == expected
+
+            try:
+                await eventually(agrees, timeout=60, interval=0.3, what=f"Decision 766 index of {params}")
+            except AssertionError:  # show what differs
+                response = await client.get(url, params=params, headers=READ)
+                assert shown(response.json()) == expected
+                raise
