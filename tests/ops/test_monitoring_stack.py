@@ -44,13 +44,9 @@ OWNERS = {
 }
 
 # (metric, job) pairs queried by a dashboard or an alert rule that the services do not expose yet:
-# the aggregator's lag, stall and freshness metrics, and the reporting service's request metrics
+# the reporting service's request metrics
 # and renamed counters. Remove each pair as it appears.
 PENDING: set[tuple[str, str]] = {
-    ("tthc_aggregator_partition_lag_records", "tthc-aggregator"),
-    ("tthc_aggregator_oldest_unapplied_age_seconds", "tthc-aggregator"),
-    ("tthc_aggregator_stalled_partitions", "tthc-aggregator"),
-    ("tthc_aggregator_freshness_seconds_bucket", "tthc-aggregator"),
     ("tthc_http_requests_total", "tthc-reporting"),
     ("tthc_http_request_duration_seconds_bucket", "tthc-reporting"),
     ("tthc_reporting_snapshot_responses_total", "tthc-reporting"),
