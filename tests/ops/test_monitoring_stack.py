@@ -44,8 +44,7 @@ OWNERS = {
 }
 
 # (metric, job) pairs queried by a dashboard or an alert rule that the services do not expose yet:
-# the reporting service's request metrics
-# and renamed counters. Remove each pair as it appears.
+# the reporting service's request metrics and renamed counters. Remove each pair as it appears.
 PENDING: set[tuple[str, str]] = {
     ("tthc_http_requests_total", "tthc-reporting"),
     ("tthc_http_request_duration_seconds_bucket", "tthc-reporting"),
