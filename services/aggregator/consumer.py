@@ -141,7 +141,10 @@ def record_count(records: Records) -> int:
 
 def intake_time(record: ConsumerRecord[bytes, bytes]) -> float:
     """When the intake published the record (epoch seconds): its header, else the record timestamp."""
-    for name, value in record.headers or ():
+    headers = record.headers or ()
+    if headers and headers[-1][0] == INTAKE_TIME_HEADER:  # where the intake puts it
+        headers = headers[-1:]
+    for name, value in headers:
         if name == INTAKE_TIME_HEADER:
             try:
                 return int(value) / 1000
@@ -448,8 +451,7 @@ class EventConsumer:
                 continue
             start, next_offset = batch.ranges[tp.partition]
             applied = [r for r in partition_records if (start is None or r.offset >= start) and r.offset < next_offset]
-            for record in applied:
-                telemetry.FRESHNESS.observe(max(0.0, now - intake_time(record)))
+            telemetry.FRESHNESS.observe_many([max(0.0, now - intake_time(record)) for record in applied])
             if applied:
                 self._progress.applied(tp.partition, next_offset, intake_time(applied[-1]), clock)
         telemetry.BATCHES.labels(outcome="applied").inc()

@@ -38,3 +38,21 @@ def test_records_before_the_position_do_not_start_a_wait_and_revoked_partitions_
     assert progress.statuses(100, 100)[0].lag == 0
     progress.revoked(1)
     assert progress.statuses(100, 100) == []
+
+
+def test_the_batch_histogram_counts_values_into_cumulative_buckets_as_prometheus_does() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from services.aggregator import telemetry
+
+    registry = CollectorRegistry()
+    histogram = telemetry.BatchHistogram("t_seconds", "test", buckets=(0.1, 1), registry=registry)
+    histogram.observe_many([0.05, 0.1, 0.5, 3.0])
+    lines = [line for line in generate_latest(registry).decode().splitlines() if not line.startswith("#")]
+    assert lines == [
+        't_seconds_bucket{le="0.1"} 2.0',  # le: a value equal to the bound is in its bucket
+        't_seconds_bucket{le="1.0"} 3.0',
+        't_seconds_bucket{le="+Inf"} 4.0',
+        "t_seconds_count 4.0",
+        "t_seconds_sum 3.65",
+    ]
