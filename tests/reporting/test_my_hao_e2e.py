@@ -21,7 +21,7 @@ from docx import Document
 from scenario.client import post_events
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
-from services.reporting.report import percent
+from services.reporting.report import in_sentence, percent, points
 from shared.vietnamese import format_count
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.processes import ServiceSet
@@ -142,6 +142,26 @@ async def test_markdown_report_prints_the_seed_figures(client: httpx.AsyncClient
     assert "## 4.1." in text and "## 4.4." in text and "## 9." in text
     assert "không gồm các đơn vị trực thuộc" in text, "the report states its scope"
     assert "| 6 | Phường Minh Đức | 450 | 97,8% (440/450) |" in text
+
+
+async def test_report_section_10_is_the_decision_766_index_of_the_year(client: httpx.AsyncClient) -> None:
+    text = (await report(client, "md")).text
+    section = text[text.index("## 10. Chỉ số phục vụ người dân, doanh nghiệp") :]
+    window = {"unit": REPORT["unit"], "from": "2023-01-01", "to": REPORT["to"]}
+    response = await client.get("/v1/index766", params=window)
+    assert response.status_code == 200, response.text
+    index = response.json()
+    assert f"{points(index['score'])} điểm trên {points(index['computable_points'])} điểm tính được" in section
+    for group in index["groups"]:
+        for c in group["components"]:
+            if c["computed"]:
+                counts = f"{format_count(c['numerator'])}/{format_count(c['denominator'])}"
+                assert f"| {c['code']} | {c['name']} | {counts} |" in section, c
+    expected = "; ".join(
+        f"{place}. {in_sentence(rank['name'])} {points(rank['score'])} điểm"
+        for place, rank in enumerate(index["ranking"], start=1)
+    )
+    assert index["ranking"] and f"Xếp hạng các đơn vị trực thuộc: {expected}." in section
 
 
 async def test_html_report_prints_the_seed_figures(client: httpx.AsyncClient) -> None:
