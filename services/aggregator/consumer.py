@@ -27,7 +27,6 @@ from services.aggregator.store import (
     Batch,
     DeadLetter,
     DeadLetterKind,
-    EventDataError,
     IncomingEvent,
     PositionConflict,
     StoreError,
@@ -362,12 +361,12 @@ class EventConsumer:
         positions = dict(positions)  # this lane's partitions advance as its parts commit
         try:
             return await self._apply_records(records, positions)
-        except EventDataError as exc:
+        except StoreError as exc:  # not retriable (see _commit)
             log.warning("batch of %s records refused for an event's data, splitting it: %s", record_count(records), exc)
             return await self._apply_isolating(fresh_records(records, positions), positions, exc)
 
     async def _apply_isolating(
-        self, records: Records, positions: dict[int, int | None], error: EventDataError
+        self, records: Records, positions: dict[int, int | None], error: StoreError
     ) -> LaneOutcome:
         """Apply a batch refused for an event's data in parts, halving each refused part until the
         offending records stand alone; those are dead-lettered with the error, the others applied.
@@ -375,13 +374,13 @@ class EventConsumer:
         A part refused for a reason about the world ends the lane as any failure does: what was
         applied so far stays applied, the rest is fetched again from the stored positions.
         """
-        pending: list[tuple[Records, EventDataError | None]] = [(records, error)]  # (part, known refusal)
+        pending: list[tuple[Records, StoreError | None]] = [(records, error)]  # (part, known refusal)
         while pending:
             part, refusal = pending.pop()
             if refusal is None:
                 try:
                     outcome = await self._apply_records(part, positions)
-                except EventDataError as exc:
+                except StoreError as exc:  # not retriable (see _commit)
                     refusal = exc
             if refusal is not None:
                 if record_count(part) > 1:
@@ -394,7 +393,7 @@ class EventConsumer:
         return LaneOutcome.APPLIED
 
     async def _dead_letter_unstorable(
-        self, records: Records, positions: dict[int, int | None], error: EventDataError
+        self, records: Records, positions: dict[int, int | None], error: StoreError
     ) -> LaneOutcome:
         """Dead-letter the one record of `records`, advancing its partition past it."""
         ((tp, (record,)),) = records.items()
@@ -411,11 +410,12 @@ class EventConsumer:
         )
         try:
             return await self._commit(batch, records, positions, time.perf_counter())
-        except EventDataError as exc:  # a batch with no event has no event data: about the world
+        except StoreError as exc:  # a batch with no event has no event data: about the world
             return self._failed(exc)
 
     async def _apply_records(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
-        """Apply records as one batch; raises EventDataError when an event's data is refused."""
+        """Apply records as one batch; raises a StoreError that is not retriable when an event's data is
+        refused (EventDataError)."""
         started = time.perf_counter()
         batch = build_batch(self._topic, records, positions)
         if not batch.ranges:
@@ -432,10 +432,12 @@ class EventConsumer:
             telemetry.BATCHES.labels(outcome="refused").inc()
             log.warning("batch refused: %s", exc)
             return LaneOutcome.REFUSED
-        except EventDataError:
-            telemetry.BATCHES.labels(outcome="split").inc()
-            raise
-        except (StoreError, KafkaError) as exc:
+        except StoreError as exc:
+            if not exc.retriable:  # about the batch's events (EventDataError): the caller splits it
+                telemetry.BATCHES.labels(outcome="split").inc()
+                raise
+            return self._failed(exc)
+        except KafkaError as exc:
             return self._failed(exc)
         except Exception as exc:
             # Unforeseen, so not known to be about this event: a defect is fixed by a deploy, and
