@@ -19,11 +19,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import EARLIEST_INSTANT, LATEST_INSTANT, MAX_AMOUNT_VND
 from shared.units import UnitRegistry
 from tests.processes import ServiceSet
+from tests.running import metric_values
 
 pytestmark = pytest.mark.e2e
 
@@ -154,16 +154,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
 
 def aggregator_figures(stack: ServiceSet) -> dict[str, float]:
     text = httpx.get(f"{stack.url('aggregator')}/metrics", timeout=5).text
-    figures = {"applied": 0.0, "dead_letters": 0.0, "failed": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "tthc_aggregator_events_applied_total":
-                figures["applied"] += sample.value
-            elif sample.name == "tthc_aggregator_dead_letters_total":
-                figures["dead_letters"] += sample.value
-            elif sample.name == "tthc_aggregator_batches_total" and sample.labels["outcome"] != "applied":
-                figures["failed"] += sample.value
-    return figures
+    return {
+        "applied": sum(metric_values(text, "tthc_aggregator_events_applied_total")),
+        "dead_letters": sum(metric_values(text, "tthc_aggregator_dead_letters_total")),
+        "failed": sum(
+            metric_values(text, "tthc_aggregator_batches_total", lambda labels: labels["outcome"] != "applied")
+        ),
+    }
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

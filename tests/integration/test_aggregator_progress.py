@@ -4,48 +4,28 @@ and `/readyz` fails while a partition cannot move (its position row locked by an
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from services.aggregator.app import create_app
-from services.aggregator.config import AggregatorSettings
 from shared.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
-from tests.running import produce
+from tests.running import aggregator_app, metric_values, produce
 
 pytestmark = pytest.mark.integration
 
 
-@asynccontextmanager
-async def aggregator_app(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The aggregator's app (consumer included) in this event loop, behind an httpx client."""
-    app = create_app(AggregatorSettings(**settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as client:
-            yield client
-
-
-async def scrape(client: httpx.AsyncClient, topic_partitions: int) -> dict[str, float]:
+async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
     """Total lag, max oldest-unapplied age and stalled partitions, as /metrics reports them."""
     text = (await client.get("/metrics")).text
-    out = {"lag": 0.0, "age": 0.0, "stalled": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "tthc_aggregator_partition_lag_records":
-                out["lag"] += sample.value
-            elif sample.name == "tthc_aggregator_oldest_unapplied_age_seconds":
-                out["age"] = max(out["age"], sample.value)
-            elif sample.name == "tthc_aggregator_stalled_partitions":
-                out["stalled"] = sample.value
-    return out
+    return {
+        "lag": sum(metric_values(text, "tthc_aggregator_partition_lag_records")),
+        "age": max(metric_values(text, "tthc_aggregator_oldest_unapplied_age_seconds"), default=0.0),
+        "stalled": sum(metric_values(text, "tthc_aggregator_stalled_partitions")),
+    }
 
 
 async def test_lag_rises_and_falls_and_readyz_fails_while_a_partition_is_blocked(db_schema: str) -> None:
@@ -69,7 +49,7 @@ async def test_lag_rises_and_falls_and_readyz_fails_while_a_partition_is_blocked
         seen: list[float] = []
 
         async def drained() -> bool:
-            figures = await scrape(client, partitions)
+            figures = await scrape(client)
             seen.append(figures["lag"])
             return bool(max(seen) > 0 and figures["lag"] == 0 and figures["age"] == 0)
 
@@ -91,12 +71,12 @@ async def test_lag_rises_and_falls_and_readyz_fails_while_a_partition_is_blocked
                 await produce(KAFKA, topic, blocked)
                 answer = await eventually(lambda: _not_ready(client), timeout=30, what="/readyz failing")
                 assert "[0]" in answer["status"], answer
-                figures = await scrape(client, partitions)
+                figures = await scrape(client)
                 assert figures["stalled"] == 1 and figures["lag"] >= 1 and figures["age"] >= 2.0, figures
         finally:
             await conn.close()
         await eventually(lambda: _ready(client), timeout=30, what="ready again once the lock is gone")
-        figures = await scrape(client, partitions)
+        figures = await scrape(client)
         assert figures == {"lag": 0.0, "age": 0.0, "stalled": 0.0}
 
 
