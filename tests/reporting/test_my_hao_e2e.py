@@ -321,6 +321,8 @@ async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
             failed: list[str] = []
             page.on("requestfailed", lambda request: failed.append(request.url))
             page.on("pageerror", lambda error: failed.append(str(error)))
+            # A style or script the page's Content-Security-Policy refuses is reported here.
+            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
             await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
             await expect(page.locator("#index766 h2")).to_have_text("Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)")
             await shows(page, before, timeout=15_000)
