@@ -21,7 +21,8 @@ from docx import Document
 from scenario.client import post_events
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
-from services.reporting.report import in_sentence, percent, points
+from services.reporting.report import in_sentence, percent
+from services.reporting.report import points as report_points
 from shared.vietnamese import format_count
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.processes import ServiceSet
@@ -151,14 +152,15 @@ async def test_report_section_10_is_the_decision_766_index_of_the_year(client: h
     response = await client.get("/v1/index766", params=window)
     assert response.status_code == 200, response.text
     index = response.json()
-    assert f"{points(index['score'])} điểm trên {points(index['computable_points'])} điểm tính được" in section
+    total = f"{report_points(index['score'])} điểm trên {report_points(index['computable_points'])} điểm"
+    assert f"{total} tính được" in section
     for group in index["groups"]:
         for c in group["components"]:
             if c["computed"]:
                 counts = f"{format_count(c['numerator'])}/{format_count(c['denominator'])}"
                 assert f"| {c['code']} | {c['name']} | {counts} |" in section, c
     expected = "; ".join(
-        f"{place}. {in_sentence(rank['name'])} {points(rank['score'])} điểm"
+        f"{place}. {in_sentence(rank['name'])} {report_points(rank['score'])} điểm"
         for place, rank in enumerate(index["ranking"], start=1)
     )
     assert index["ranking"] and f"Xếp hạng các đơn vị trực thuộc: {expected}." in section
