@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -158,7 +159,7 @@ class ComponentSpec(BaseModel):
             raise ValueError("linear scoring has no threshold")
         return self
 
-    @property
+    @cached_property
     def inputs(self) -> frozenset[str]:
         if self.ratio is None:
             return frozenset()
@@ -198,7 +199,7 @@ class Formula(BaseModel):
             raise ValueError(f"the groups' max_points sum to {maxima}, not {TOTAL_POINTS}")
         return self
 
-    @property
+    @cached_property
     def inputs(self) -> frozenset[str]:
         """The input counters the computed components read."""
         return frozenset().union(*(component.inputs for component in self.components))
@@ -284,11 +285,11 @@ class ComponentScore:
     exact_score: Fraction | None = None  # None when not computed
     parts: tuple[PartValue, ...] = ()
 
-    @property
+    @cached_property
     def score(self) -> Decimal | None:
         return None if self.exact_score is None else round_half_up(self.exact_score, SCORE_DECIMALS)
 
-    @property
+    @cached_property
     def rounded_ratio(self) -> Decimal | None:
         return None if self.ratio is None else round_half_up(self.ratio, RATIO_DECIMALS)
 
@@ -300,13 +301,13 @@ class GroupScore:
     max_points: Decimal
     components: tuple[ComponentScore, ...]
 
-    @property
+    @cached_property
     def score(self) -> Decimal | None:
         """The sum of the rounded scores of the computed components; None if none is computed."""
         scores = [component.score for component in self.components if component.score is not None]
         return sum(scores, Decimal(0)).quantize(_QUANTUM[SCORE_DECIMALS]) if scores else None
 
-    @property
+    @cached_property
     def computable_points(self) -> Decimal:
         return sum((c.max_points for c in self.components if c.computed), Decimal(0))
 
@@ -316,13 +317,13 @@ class Index766:
     formula: str
     groups: tuple[GroupScore, ...]
 
-    @property
+    @cached_property
     def score(self) -> Decimal:
         """The sum of the rounded scores of every computed component (= the sum of the group scores)."""
         total = sum((group.score for group in self.groups if group.score is not None), Decimal(0))
         return total.quantize(_QUANTUM[SCORE_DECIMALS])
 
-    @property
+    @cached_property
     def computable_points(self) -> Decimal:
         return sum((group.computable_points for group in self.groups), Decimal(0))
 

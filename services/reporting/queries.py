@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -132,12 +134,34 @@ class IndicatorQueries:
         return ConsistentCounts(counts, marker, next_change)
 
     async def index_sums(self, units: list[str], start: date, end: date, as_of: datetime) -> CountsByUnit:
-        """Per stored unit, every sum the Decision 766 index needs (index766_inputs), in one snapshot."""
+        """Per stored unit, every sum the Decision 766 index needs (index766_inputs), in one snapshot.
+
+        The per-procedure query (the heaviest: every procedure of the units) runs on a second
+        connection that imports the first one's snapshot, alongside the counter queries, when the
+        pool has a connection to spare within `_HELPER_WAIT`; otherwise after them on the first.
+        """
         years, masks = zip(*year_masks(start, end), strict=True)
+        procedures_args = (units, as_of, list(years), list(masks))
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            result = await _counts(conn, units, start, end, as_of)
-            cohorts = await conn.fetch(_COHORTS, units, start, end, as_of)
-            procedures = await conn.fetch(_PROCEDURES_USED, units, as_of, list(years), list(masks))
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+
+            async def counters() -> tuple[CountsByUnit, list[asyncpg.Record]]:
+                return await _counts(conn, units, start, end, as_of), await conn.fetch(
+                    _COHORTS, units, start, end, as_of
+                )
+
+            try:
+                helper = await self._pool.acquire(timeout=_HELPER_WAIT)
+            except TimeoutError:
+                result, cohorts = await counters()
+                procedures = await conn.fetch(_PROCEDURES_USED, *procedures_args)
+            else:
+                try:
+                    (result, cohorts), procedures = await asyncio.gather(
+                        counters(), _fetch_in_snapshot(helper, snapshot, _PROCEDURES_USED, procedures_args)
+                    )
+                finally:
+                    await self._pool.release(helper)
         for rows in (cohorts, procedures):
             for r in rows:
                 counts = result.setdefault(r["unit"], dict.fromkeys(ALL_COUNTERS, 0))
@@ -162,6 +186,20 @@ class IndicatorQueries:
     async def ping(self) -> None:
         async with self._pool.acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+
+
+# How long index_sums waits for a second connection before running all its queries on one.
+_HELPER_WAIT = 0.05
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+async def _fetch_in_snapshot(conn: Conn, snapshot: str, query: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+    """Run `query` in a read-only transaction that sees exactly the exported `snapshot`."""
+    if not _SNAPSHOT_ID.match(snapshot):
+        raise ValueError(f"not a snapshot identifier: {snapshot!r}")
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        return await conn.fetch(query, *args)
 
 
 async def _marker(conn: Conn) -> ChangeMarker:

@@ -1,0 +1,73 @@
+"""The Decision 766 sums read in one snapshot, whether the per-procedure query runs on a second
+connection that imports it or after the others on the same one (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.aggregator.migrate import apply_migrations
+from services.reporting.queries import IndicatorQueries
+from shared.timezone import end_of_day, start_of_day
+from tests.conftest import DATABASE_URL
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 3, 2)
+
+
+async def _fill(conn: asyncpg.Connection) -> None:
+    await conn.execute("INSERT INTO daily_counts (unit, day, received, synced) VALUES ('a', $1, 5, 4)", DAY)
+    await conn.execute(
+        "INSERT INTO cohort_changes (unit, day, at, handled_ended, handled_ended_on_time) VALUES ('a', $1, $2, 3, 2)",
+        DAY,
+        start_of_day(DAY) + timedelta(hours=9),
+    )
+    mask = "0" * (DAY.timetuple().tm_yday - 1) + "1" + "0" * (366 - DAY.timetuple().tm_yday)
+    zeros = "0" * 366
+    for code, online in (("p1", True), ("p2", True), ("p3", False)):
+        await conn.execute(
+            "INSERT INTO procedure_periods (unit, procedure_code, starts_at, ends_at, online, fee_bearing, n) "
+            "VALUES ('a', $1, $2, 'infinity', $3, true, 1)",
+            code,
+            datetime(2026, 1, 1, tzinfo=start_of_day(DAY).tzinfo),
+            online,
+        )
+        await conn.execute(
+            "INSERT INTO procedure_years (unit, procedure_code, year, received_online, fee_synced, paid_online) "
+            "VALUES ('a', $1, 2026, $2::text::bit(366), $3::text::bit(366), $3::text::bit(366))",
+            code,
+            mask if code != "p2" else zeros,
+            mask,
+        )
+
+
+async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await apply_migrations(conn, db_schema)
+        await conn.execute(f'SET search_path TO "{db_schema}"')
+        await _fill(conn)
+    finally:
+        await conn.close()
+    sums = []
+    for size in (1, 3):  # one connection: no helper for the procedures query, it waits its turn
+        pool = await asyncpg.create_pool(
+            DATABASE_URL, min_size=1, max_size=size, server_settings={"search_path": db_schema}
+        )
+        try:
+            results = await asyncio.gather(
+                *(IndicatorQueries(pool).index_sums(["a"], DAY, DAY, end_of_day(DAY)) for _ in range(3))
+            )
+        finally:
+            await pool.close()
+        assert results[0] == results[1] == results[2]
+        sums.append(results[0])
+    assert sums[0] == sums[1]
+    a = sums[0]["a"]
+    assert (a["received"], a["synced"], a["handled_ended"], a["handled_ended_on_time"]) == (5, 4, 3, 2)
+    assert a["procedures_online_used"] == 1  # p1: online and used; p2 online, not used; p3 not online
+    assert a["procedures_fee_bearing_with_fee_data"] == 3 and a["procedures_fee_bearing_paid_online"] == 3
