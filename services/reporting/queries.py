@@ -138,7 +138,7 @@ class IndicatorQueries:
 
         The per-procedure query (the heaviest: every procedure of the units) runs on a second
         connection that imports the first one's snapshot, alongside the counter queries, when the
-        pool has a connection to spare within `_HELPER_WAIT`; otherwise after them on the first.
+        pool has a connection to spare (`_spare_connection`); otherwise after them on the first.
         """
         years, masks = zip(*year_masks(start, end), strict=True)
         procedures_args = (units, as_of, list(years), list(masks))
@@ -150,9 +150,8 @@ class IndicatorQueries:
                     _COHORTS, units, start, end, as_of
                 )
 
-            try:
-                helper = await self._pool.acquire(timeout=_HELPER_WAIT)
-            except TimeoutError:
+            helper = await self._spare_connection()
+            if helper is None:
                 result, cohorts = await counters()
                 procedures = await conn.fetch(_PROCEDURES_USED, *procedures_args)
             else:
@@ -169,6 +168,17 @@ class IndicatorQueries:
                     if name != "unit":
                         counts[name] = counts.get(name, 0) + (value or 0)
         return result
+
+    async def _spare_connection(self) -> asyncpg.pool.PoolConnectionProxy | None:
+        """A second connection if the pool has one idle or room for one, else None (never waits on
+        other requests: under load each request keeps to one connection)."""
+        pool = self._pool
+        if not pool.get_idle_size() and pool.get_size() >= pool.get_max_size():
+            return None
+        try:
+            return await pool.acquire(timeout=_HELPER_WAIT)
+        except TimeoutError:
+            return None
 
     async def monthly_counts(self, units: list[str], year: int) -> dict[int, dict[str, int]]:
         """Daily counters summed per calendar month of `year` (months without counts are absent)."""
@@ -188,7 +198,7 @@ class IndicatorQueries:
             await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
 
 
-# How long index_sums waits for a second connection before running all its queries on one.
+# How long index_sums waits for a spare connection (one being opened) before using only its own.
 _HELPER_WAIT = 0.05
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
