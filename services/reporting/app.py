@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import HTTPConnection
 
+from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
 from services.reporting import telemetry
 from services.reporting.api_docs import (
     REPORT_EXCERPT,
@@ -115,7 +115,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.service = ReportingService(tree, app.state.queries)
         app.state.hub = StreamHub(app.state.service.snapshots, stream_settings)
         app.state.hub.start()
-        telemetry.STREAMS.set_function(lambda: app.state.hub.streams)
         # What start-up built lives as long as the process: keep the garbage collector from
         # scanning it again in every full collection (pauses show in the tail latency).
         gc.collect()
@@ -141,6 +140,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.openapi = problem_only_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(HttpMetricsMiddleware)
 
     @app.exception_handler(UnknownUnit)
     async def _unknown_unit(_: Request, exc: UnknownUnit) -> JSONResponse:
@@ -455,14 +455,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             raise ProblemError(503, "Not ready", f"database not reachable: {exc}") from exc
         return {"status": "ready"}
 
-    @app.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-    )
-    async def metrics() -> Response:
-        """Prometheus metrics (text exposition format)."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     return app
