@@ -15,3 +15,6 @@ OPEN_STREAMS = Gauge(
 SNAPSHOTS = Counter(
     "tthc_reporting_snapshot_responses_total", "Snapshot answers, by kind (full or not_modified)", ["kind"]
 )
+# Both kinds exist from the start at 0, so rate() also counts a kind's first answer.
+for _kind in ("full", "not_modified"):
+    SNAPSHOTS.labels(_kind)
