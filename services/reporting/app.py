@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import HTTPConnection
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.security_headers import SecurityHeadersMiddleware, script_hash
 from services.reporting import telemetry
 from services.reporting.api_docs import (
     REPORT_EXCERPT,
@@ -33,7 +34,7 @@ from services.reporting.config import ReportingSettings
 from services.reporting.dashboard import render_dashboard
 from services.reporting.indicators import year_window
 from services.reporting.queries import IndicatorQueries
-from services.reporting.report import to_html, to_markdown
+from services.reporting.report import HTML_STYLE, to_html, to_markdown
 from services.reporting.report_docx import DOCX_MEDIA_TYPE, to_docx
 from services.reporting.schemas import (
     MY_HAO_EXAMPLE,
@@ -54,6 +55,13 @@ from shared.tokens import DEV_READ_TOKEN, TokenRegistry
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The HTML report: a document of its own, with nothing to run and its one inline style allowed by
+# hash (a hash source serves a <style> as it serves a <script>). The dashboard and /docs load
+# everything from /assets and get the middleware's HTML policy.
+REPORT_HTML_POLICY = (
+    f"default-src 'none'; style-src {script_hash(HTML_STYLE)}; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 _STRING = {"schema": {"type": "string"}}
 
 
@@ -140,7 +148,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.openapi = problem_only_openapi(app)  # type: ignore[method-assign]
+    # The middleware added last is the outermost: security headers go on every answer, timed or not.
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(UnknownUnit)
     async def _unknown_unit(_: Request, exc: UnknownUnit) -> JSONResponse:
@@ -395,7 +405,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                 headers={"Content-Disposition": f'attachment; filename="{report.filename_stem}.docx"'},
             )
         if format == "html":
-            return HTMLResponse(to_html(report))
+            return HTMLResponse(to_html(report), headers={"Content-Security-Policy": REPORT_HTML_POLICY})
         return Response(to_markdown(report), media_type="text/markdown; charset=utf-8")
 
     app.include_router(v1)
@@ -426,14 +436,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             window=year_window(year, now_utc()),
             token=DEV_READ_TOKEN if development else None,
         )
-        return HTMLResponse(
-            page,
-            headers={
-                "Cache-Control": "no-cache",
-                # Everything from this origin only: the page works without any external network.
-                "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'",
-            },
-        )
+        # Everything from this origin only (the middleware's policy): the page works without any
+        # external network.
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
