@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
 from starlette.requests import HTTPConnection
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
@@ -66,10 +67,25 @@ _STRING = {"schema": {"type": "string"}}
 
 
 UnitParam = Annotated[str, Query(description="Unit code", examples=["my-hao"])]
-FromParam = Annotated[date | None, Query(alias="from", description="First day (default: 1 January this year)")]
-ToParam = Annotated[date | None, Query(alias="to", description="Last day (default: today, Asia/Ho_Chi_Minh)")]
+# Contract §4: days outside 1970-01-01..2999-12-31 are 422 naming the parameter. No fact lies
+# outside them (the intake refuses such timestamps), and every window inside them can be computed
+# (the end of 9999-12-31 could not: the next day does not exist).
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+Day = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+FromParam = Annotated[
+    Day | None, Query(alias="from", description="First day, 1970-01-01..2999-12-31 (default: 1 January this year)")
+]
+ToParam = Annotated[
+    Day | None, Query(alias="to", description="Last day, 1970-01-01..2999-12-31 (default: today, Asia/Ho_Chi_Minh)")
+]
 YearParam = Annotated[
-    int | None, Query(ge=1970, le=9999, description="Calendar year (default: the current year)", examples=[2023])
+    int | None,
+    Query(
+        ge=EARLIEST_DAY.year,
+        le=LATEST_DAY.year,
+        description="Calendar year, 1970..2999 (default: the current year)",
+        examples=[2023],
+    ),
 ]
 ScopeParam = Annotated[
     UnitScope, Query(description="`subtree`: the unit and all its descendants; `self`: the unit only")
@@ -385,7 +401,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         unit: UnitParam,
         year: YearParam = None,
         end: Annotated[
-            date | None, Query(alias="to", description="Last day, in `year` (default: 31 December or today)")
+            Day | None, Query(alias="to", description="Last day, in `year` (default: 31 December or today)")
         ] = None,
         format: Annotated[Literal["md", "html", "docx"], Query(description="Output format")] = "md",
         scope: Annotated[
