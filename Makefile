@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv infra browser up down demo test test-unit asyncapi-parser prometheus-tools ops-checks
+.PHONY: help venv infra browser up down demo test test-unit asyncapi-parser prometheus-tools ops-checks screenshot
 
 help:
 	@echo "make demo   - install, start Kafka, PostgreSQL and the services, replay Mỹ Hào 2023"
@@ -72,3 +72,9 @@ test: infra browser asyncapi-parser ops-checks
 
 test-unit: venv
 	$(PY) -m pytest -p no:cacheprovider tests/unit
+
+# docs/dashboard.png: the dashboard's browser test (Mỹ Hào 2023 through the services) writes it.
+screenshot: infra browser
+	bootstrap="$$(deploy/kafka.sh bootstrap)" && url="$$(deploy/postgres.sh url)" && \
+	  KAFKA_BOOTSTRAP_SERVERS="$$bootstrap" DATABASE_URL="$$url" DASHBOARD_SCREENSHOT=docs/dashboard.png \
+	  $(PY) -m pytest -p no:cacheprovider tests/reporting/test_my_hao_e2e.py -k test_dashboard_shows_the_figures_and_changes_live

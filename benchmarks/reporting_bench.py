@@ -12,7 +12,10 @@ process on a free loopback port, and measures:
 2. GET /v1/indicators over the whole province and a 365-day window: p50 and p99;
 3. SSE: how many clients one process holds while a change still reaches every one of them
    within 1 s (the change is committed the way the aggregator does: counters and the consumer
-   position in one transaction; the time is measured from that commit).
+   position in one transaction; the time is measured from that commit);
+4. GET /v1/index766 over the whole province and a 365-day window (the Decision 766 tables too:
+   cohorts, 200 procedures per unit with their days, year bitmaps and publication periods):
+   p50 and p99. `--index766` measures only this.
 
 Each figure is the median of `--runs` runs. Everything stays on 127.0.0.1; every loop is
 bounded; the schema and the process are removed at the end.
@@ -49,7 +52,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from services.aggregator.migrate import apply_migrations  # noqa: E402
-from shared.counters import ALL_COUNTERS, DAILY_COUNTERS, LEVEL_COUNTERS  # noqa: E402
+from shared.counters import (  # noqa: E402
+    ALL_COUNTERS,
+    COHORT_COUNTERS,
+    DAILY_COUNTERS,
+    LEVEL_COUNTERS,
+    PROCEDURE_DAILY_COUNTERS,
+)
 from shared.timezone import LOCAL_TZ, local_day, start_of_day  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")
@@ -86,8 +95,12 @@ async def load_counters(conn: asyncpg.Connection, units: Sequence[str], days: Se
     rows = []
     for unit in units:
         for day in days:
-            values = [rng.randint(0, 40) for _ in DAILY_COUNTERS] + [rng.randint(-3, 3) for _ in LEVEL_COUNTERS]
-            rows.append((unit, day, *values))
+            daily = {name: rng.randint(0, 40) for name in DAILY_COUNTERS}
+            # Consistent as the aggregator's counts are: a subset never exceeds its whole.
+            daily["ratings_satisfied"] = rng.randint(0, daily["ratings"])
+            daily["received_digitized"] = rng.randint(10, 40)
+            levels = [rng.randint(0, 3) for _ in LEVEL_COUNTERS]  # net level changes of the day
+            rows.append((unit, day, *daily.values(), *levels))
     await conn.copy_records_to_table("daily_counts", records=rows, columns=["unit", "day", *ALL_COUNTERS])
     # Level changes at exact instants: a few per unit and day, today's among them (partial day).
     changes = []
@@ -95,12 +108,58 @@ async def load_counters(conn: asyncpg.Connection, units: Sequence[str], days: Se
         for day in days:
             for hour in (8, 11, 15):
                 at = start_of_day(day) + timedelta(hours=hour, minutes=rng.randint(0, 59))
-                changes.append((unit, at, 1, 0, 0, 0, 0))
+                changes.append((unit, at, 1, *(0 for _ in LEVEL_COUNTERS[1:])))
     await conn.copy_records_to_table("level_changes", records=changes, columns=["unit", "at", *LEVEL_COUNTERS])
     await conn.execute(
         "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) VALUES ('bench', 0, 1, now())"
     )
     return len(rows)
+
+
+PROCEDURES_PER_UNIT = 200
+PROCEDURE_ACTIVE_DAYS = 30  # days with dossiers of a procedure in the year
+
+
+async def load_index_tables(conn: asyncpg.Connection, units: Sequence[str], days: Sequence[date]) -> int:
+    """The Decision 766 tables for the same units and days; returns the number of procedures."""
+    rng = random.Random(766)
+    cohorts = []
+    for unit in units:
+        for day in days:
+            at = start_of_day(day) + timedelta(hours=16)
+            ended = rng.randint(0, 30)
+            cohorts.append((unit, day, at, rng.randint(0, 2), ended, rng.randint(0, ended)))
+    await conn.copy_records_to_table("cohort_changes", records=cohorts, columns=["unit", "day", "at", *COHORT_COUNTERS])
+    procedure_days, periods = [], []
+    years: dict[tuple[str, str, int], list[list[str]]] = {}
+    published = start_of_day(min(days)) - timedelta(days=30)
+    for unit in units:
+        for n in range(PROCEDURES_PER_UNIT):
+            code = f"1.{n:06d}"
+            online, fee_bearing = rng.random() < 0.7, rng.random() < 0.35
+            periods.append((unit, code, published, online, fee_bearing))
+            for day in rng.sample(list(days), PROCEDURE_ACTIVE_DAYS):
+                counts = (rng.randint(0, 3), rng.randint(0, 2) if fee_bearing else 0, rng.randint(0, 2))
+                procedure_days.append((unit, code, day, *counts))
+                bits = years.setdefault((unit, code, day.year), [["0"] * 366 for _ in PROCEDURE_DAILY_COUNTERS])
+                for counter, value in enumerate(counts):
+                    if value:
+                        bits[counter][day.timetuple().tm_yday - 1] = "1"
+    await conn.copy_records_to_table(
+        "procedure_days", records=procedure_days, columns=["unit", "procedure_code", "day", *PROCEDURE_DAILY_COUNTERS]
+    )
+    await conn.executemany(
+        f"INSERT INTO procedure_years (unit, procedure_code, year, {', '.join(PROCEDURE_DAILY_COUNTERS)}) "
+        "VALUES ($1, $2, $3, $4::text::bit(366), $5::text::bit(366), $6::text::bit(366))",
+        [(unit, code, year, *("".join(b) for b in bits)) for (unit, code, year), bits in years.items()],
+    )
+    await conn.executemany(
+        "INSERT INTO procedure_periods (unit, procedure_code, starts_at, ends_at, online, fee_bearing, n) "
+        "VALUES ($1, $2, $3, 'infinity', $4, $5, 1)",
+        periods,
+    )
+    await conn.execute("ANALYZE")
+    return len(periods)
 
 
 async def commit_change(conn: asyncpg.Connection, unit: str) -> float:
@@ -267,14 +326,19 @@ async def snapshot_paced(port: int, conditional: bool) -> LoadResult:
     )
 
 
-async def province_year(port: int) -> LoadResult:
+async def province_year(port: int, path: str = "/v1/indicators") -> LoadResult:
     today = local_day(datetime.now(UTC))
-    target = f"/v1/indicators?unit=tinh&from={(today - timedelta(days=364)).isoformat()}&to={today.isoformat()}"
+    target = f"{path}?unit=tinh&from={(today - timedelta(days=364)).isoformat()}&to={today.isoformat()}"
     conn = await Connection.open(port)
     latencies: list[float] = []
     try:
         status, _, body = await conn.get(target, {"Authorization": f"Bearer {TOKEN}"})
-        assert status == 200 and json.loads(body)["dossiers"]["received"] > 0, body[:300]
+        assert status == 200, body[:300]
+        checked = json.loads(body)
+        if path == "/v1/indicators":
+            assert checked["dossiers"]["received"] > 0, body[:300]
+        else:
+            assert checked["computable_points"] > 0 and len(checked["ranking"]) == 9, body[:300]
         started = time.perf_counter()
         for _ in range(PROVINCE_QUERIES):
             t0 = time.perf_counter()
@@ -379,7 +443,16 @@ async def repeat(runs: int, measure: Callable[[], Awaitable[LoadResult]]) -> tup
     return median_of(results), results
 
 
-async def main(runs: int, quick: bool, python: str) -> None:
+async def index_section(port: int, runs: int) -> None:
+    result, all_runs = await repeat(runs, lambda: province_year(port, "/v1/index766"))
+    print(
+        f"index766, province (100 units, {PROCEDURES_PER_UNIT * 100:,} procedures) x 365 days: "
+        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms [{PROVINCE_QUERIES} sequential queries; "
+        f"runs p99: {', '.join(f'{r.p99_ms:.1f}' for r in all_runs)}]"
+    )
+
+
+async def main(runs: int, quick: bool, python: str, index_only: bool) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
     schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -396,12 +469,18 @@ async def main(runs: int, quick: bool, python: str) -> None:
         await admin.execute(f'SET search_path TO "{schema}"')
         t0 = time.perf_counter()
         rows = await load_counters(admin, [str(u["code"]) for u in units], days)
+        procedures = await load_index_tables(admin, [str(u["code"]) for u in units], days)
         print(
             f"data: {len(units)} units x {len(days)} days = {rows} daily_counts rows "
-            f"(+{rows * 3} level_changes) in {time.perf_counter() - t0:.1f} s; schema {schema}"
+            f"(+{rows * 3} level_changes, {rows} cohort rows, {procedures:,} procedures with "
+            f"{procedures * PROCEDURE_ACTIVE_DAYS:,} procedure days) in {time.perf_counter() - t0:.1f} s; "
+            f"schema {schema}"
         )
         process, port = start_reporting(schema, units_file, workdir / "reporting.log", python)
         print(f"reporting: pid {process.pid}, port {port}, {python}; median of {runs} run(s)\n")
+        if index_only:
+            await index_section(port, runs)
+            return
 
         for conditional in (False, True):
             label = "snapshot with If-None-Match (304)" if conditional else "snapshot without If-None-Match (200)"
@@ -429,6 +508,8 @@ async def main(runs: int, quick: bool, python: str) -> None:
             f"indicators, province (100 units) x 365 days: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
             f"[{PROVINCE_QUERIES} sequential queries; runs p99: {', '.join(f'{r.p99_ms:.1f}' for r in all_runs)}]"
         )
+
+        await index_section(port, runs)
 
         held = 0
         for clients in SSE_STEPS[:2] if quick else SSE_STEPS:
@@ -504,6 +585,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median reported)")
     parser.add_argument("--quick", action="store_true", help="SSE up to 1,000 clients only")
+    parser.add_argument("--index766", action="store_true", help="only GET /v1/index766 for a province-year")
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter of the service (e.g. one with uvloop and httptools)"
     )
@@ -512,4 +594,4 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    asyncio.run(main(max(1, arguments.runs), arguments.quick, arguments.python))
+    asyncio.run(main(max(1, arguments.runs), arguments.quick, arguments.python, arguments.index766))

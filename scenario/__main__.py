@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     names = {unit["code"]: unit["name"] for unit in scenario["units"]}
     _print_summary(outcome.shown, names, window)
+    with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {DEV_READ_TOKEN}"}) as reporting:
+        index = _read(reporting, index766_url(args.reporting, TOWN, window))
+    if index is not None:
+        _print_index766(index)
     _print_links(args.intake, args.reporting, window)
     if outcome.met - {ALONE}:
         print(f"\nNote: the figures match the scenario {' / '.join(sorted(outcome.met))}.")
@@ -269,10 +273,35 @@ def _print_pilot_table(shown: Mapping[str, Mapping[str, Any]], names: Mapping[st
         print("  " + "  ".join(cells))
 
 
+def index766_url(reporting: str, unit: str, window: Window) -> str:
+    return f"{reporting}/v1/index766?unit={unit}&from={window.start}&to={window.end}"
+
+
+def format_points(value: float) -> str:
+    """Points as officers read them: one decimal, a decimal comma (61,3)."""
+    return f"{value:.1f}".replace(".", ",")
+
+
+def _print_index766(index: Mapping[str, Any]) -> None:
+    """The Decision 766 score of the town for the window, by group, and its communes' ranking."""
+    print(
+        f"\nChỉ số phục vụ người dân, doanh nghiệp (QĐ 766, công thức {index['formula']}): "
+        f"{format_points(index['score'])}/{format_points(index['computable_points'])} điểm tính được"
+    )
+    for group in index["groups"]:
+        computed = sum(c["max_points"] for c in group["components"] if c["computed"])
+        score = format_points(group["score"]) if group["score"] is not None else "chưa tính"
+        print(f"  {group['name']}: {score}/{format_points(computed)} (tối đa {format_points(group['max_points'])})")
+    print("  Xếp hạng các phường, xã:")
+    for place, rank in enumerate(index["ranking"], start=1):
+        print(f"    {place:>2}. {rank['name']}: {format_points(rank['score'])}")
+
+
 def _print_links(intake: str, reporting: str, window: Window) -> None:
     print("\nXem số liệu:")
     print(f"  Màn hình điều hành (IOC): {reporting}/dashboard?unit={TOWN}&year=2023")
     print(f"  API chỉ số:               {indicators_url(reporting, TOWN, window)}")
+    print(f"  Chỉ số QĐ 766:            {index766_url(reporting, TOWN, window)}")
     print(f"  Tài liệu API báo cáo:     {reporting}/docs")
     print(f"  Tài liệu API tiếp nhận:   {intake}/docs")
 

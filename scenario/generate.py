@@ -7,6 +7,11 @@ procedure-dependent number of working days, resolutions, digitization, payments,
 supplement requests; documents registered and signed; the catalogue published, raised and
 abolished. The window's figures equal the plan exactly; December 2023 adds activity that
 lies outside the window.
+
+The facts of contract v2 that only the Decision 766 index reads (dossiers synchronised to DVCQG,
+supplement requests and their completion, reused components and components from the applicant's
+personal store, fee-bearing procedures) are drawn from a generator of their own, so the v1 stream
+of a seed is the same with or without them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from shared.events import (
     DOSSIER_RECEIVED,
     DOSSIER_RESOLVED,
     DOSSIER_RESULT_DIGITIZED,
+    DOSSIER_SUPPLEMENT_COMPLETED,
+    DOSSIER_SUPPLEMENT_REQUESTED,
+    DOSSIER_SYNCED,
     DOSSIER_WITHDRAWN,
     PROCEDURE_PUBLISHED,
     PROCEDURE_UNPUBLISHED,
@@ -66,13 +74,20 @@ DECEMBER_RATED_SHARE = 0.2
 VERY_SATISFIED_SHARE = 0.6
 RESULT_REQUIRED_SHARE = 0.75
 RESULT_DIGITIZED_SHARE = 0.8
+# v2 facts (Decision 766): of the dossiers, those synchronised to DVCQG; of the digitized ones, those
+# that reused data or took a component from the personal store; of the deadline extensions, those
+# whose dossier was asked for a second supplement (late for index 2.1).
+SYNCED_SHARE = 0.96
+REUSED_SHARE = 0.3
+PERSONAL_STORE_SHARE = 0.12
+SECOND_SUPPLEMENT_SHARE = 0.1
 
 
 def generate_events(scenario: Mapping[str, Any], seed: int = 2023) -> list[dict[str, Any]]:
     """Every event of the scenario as JSON-ready CloudEvent dicts, in time order."""
     rng = Random(seed)
     plan = build_plan(scenario, rng)
-    emitter = _Emitter(rng)
+    emitter = _Emitter(rng, Random(f"{seed}:v2"))
     for unit_plan in plan.units.values():
         catalogue = _catalogue(emitter, unit_plan.unit, unit_plan.procedures, plan)
         _DossierWriter(emitter, unit_plan, catalogue, plan).write()
@@ -93,17 +108,21 @@ def _iso(moment: datetime) -> str:
 
 
 class _Emitter:
-    """Collects events; ids are random UUIDs drawn from the scenario's generator."""
+    """Collects events; ids are random UUIDs drawn from the scenario's generator (from the v2
+    generator for the v2 facts)."""
 
-    def __init__(self, rng: Random) -> None:
+    def __init__(self, rng: Random, v2_rng: Random) -> None:
         self.rng = rng
+        self.v2_rng = v2_rng
         self.events: list[dict[str, Any]] = []
 
-    def emit(self, source: str, kind: str, subject: str, moment: datetime, data: dict[str, Any]) -> None:
+    def emit(
+        self, source: str, kind: str, subject: str, moment: datetime, data: dict[str, Any], *, v2: bool = False
+    ) -> None:
         self.events.append(
             {
                 "specversion": "1.0",
-                "id": self._uuid4(),
+                "id": self._uuid4(self.v2_rng if v2 else self.rng),
                 "source": source,
                 "type": kind,
                 "time": _iso(moment),
@@ -113,9 +132,10 @@ class _Emitter:
             }
         )
 
-    def _uuid4(self) -> str:
-        """A random (version 4) UUID drawn from the scenario's generator."""
-        bits = (self.rng.getrandbits(128) & UUID_CLEAR) | UUID_V4
+    @staticmethod
+    def _uuid4(rng: Random) -> str:
+        """A random (version 4) UUID drawn from the generator."""
+        bits = (rng.getrandbits(128) & UUID_CLEAR) | UUID_V4
         text = f"{bits:032x}"
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
@@ -188,11 +208,11 @@ def _catalogue(emitter: _Emitter, unit: str, plan: ProcedurePlan, scenario: Scen
         published_at = office_moment(rng, rng.choice(window_days[:3]))
         if index in upgraded:
             lower: Level = "info" if procedure.level == "partial_online" else "partial_online"
-            _publish(emitter, unit, procedure.code, lower, published_at)
+            _publish(emitter, unit, procedure.code, lower, published_at, procedure.fee_vnd > 0)
             raised_at = office_moment(rng, rng.choice(window_days[40:200]))
-            _publish(emitter, unit, procedure.code, procedure.level, raised_at)
+            _publish(emitter, unit, procedure.code, procedure.level, raised_at, procedure.fee_vnd > 0)
         else:
-            _publish(emitter, unit, procedure.code, procedure.level, published_at)
+            _publish(emitter, unit, procedure.code, procedure.level, published_at, procedure.fee_vnd > 0)
     extra = codes[len(levels) :]
     for code in extra[: plan.unpublished]:
         _publish(emitter, unit, code, rng.choice(("info", "partial_online")), office_moment(rng, window_days[0]))
@@ -205,8 +225,16 @@ def _catalogue(emitter: _Emitter, unit: str, plan: ProcedurePlan, scenario: Scen
     return procedures
 
 
-def _publish(emitter: _Emitter, unit: str, code: str, level: Level, published_at: datetime) -> None:
-    data = {"procedure_code": code, "unit": unit, "service_level": level, "published_at": _iso(published_at)}
+def _publish(
+    emitter: _Emitter, unit: str, code: str, level: Level, published_at: datetime, fee_bearing: bool = False
+) -> None:
+    data = {
+        "procedure_code": code,
+        "unit": unit,
+        "service_level": level,
+        "published_at": _iso(published_at),
+        "fee_bearing": fee_bearing,
+    }
     emitter.emit(MOTCUA, PROCEDURE_PUBLISHED, code, published_at, data)
 
 
@@ -438,19 +466,49 @@ def _emit_dossier(emitter: _Emitter, dossier: _Dossier, rng: Random) -> None:
         "digitization_required": dossier.digitization_required,
     }
     emitter.emit(MOTCUA, DOSSIER_RECEIVED, ident, received_at, received)
+    v2 = emitter.v2_rng
+    if v2.random() < SYNCED_SHARE:
+        synced_at = min(received_at + timedelta(minutes=v2.randint(2, 30)), YEAR_END)
+        emitter.emit(
+            MOTCUA, DOSSIER_SYNCED, ident, synced_at, {"dossier_id": ident, "synced_at": _iso(synced_at)}, v2=True
+        )
     if dossier.components_digitized:
         digitized_at = moment_between(rng, received_at, min(received_at + timedelta(days=1), YEAR_END), skew=3)
-        data = {"dossier_id": ident, "digitized_at": _iso(digitized_at)}
+        data = {
+            "dossier_id": ident,
+            "digitized_at": _iso(digitized_at),
+            "reused": v2.random() < REUSED_SHARE,
+            "from_personal_store": v2.random() < PERSONAL_STORE_SHARE,
+        }
         emitter.emit(MOTCUA, DOSSIER_COMPONENTS_DIGITIZED, ident, digitized_at, data)
     if dossier.due_changed is not None:
         requested_at, new_due = dossier.due_changed
         emitter.emit(MOTCUA, DOSSIER_DUE_CHANGED, ident, requested_at, {"dossier_id": ident, "due_at": _iso(new_due)})
+        _emit_supplements(emitter, dossier, requested_at)
     _emit_payment(emitter, dossier, rng)
     if dossier.withdrawn_at is not None:
         data = {"dossier_id": ident, "withdrawn_at": _iso(dossier.withdrawn_at)}
         emitter.emit(MOTCUA, DOSSIER_WITHDRAWN, ident, dossier.withdrawn_at, data)
     if dossier.resolved_at is not None:
         _emit_resolution(emitter, dossier, dossier.resolved_at, rng)
+
+
+def _emit_supplements(emitter: _Emitter, dossier: _Dossier, requested_at: datetime) -> None:
+    """The supplement request behind a deadline extension, its completion before the resolution,
+    and for some dossiers a second request (completed too)."""
+    v2, ident = emitter.v2_rng, dossier.ident
+    end = min(dossier.resolved_at or YEAR_END, YEAR_END)
+    requests = 2 if v2.random() < SECOND_SUPPLEMENT_SHARE else 1
+    asked = requested_at
+    for _ in range(requests):
+        if end <= asked + timedelta(seconds=2):
+            return
+        data = {"dossier_id": ident, "requested_at": _iso(asked)}
+        emitter.emit(MOTCUA, DOSSIER_SUPPLEMENT_REQUESTED, ident, asked, data, v2=True)
+        completed = moment_between(v2, asked, min(asked + timedelta(days=2), end - timedelta(seconds=1)))
+        data = {"dossier_id": ident, "completed_at": _iso(completed)}
+        emitter.emit(MOTCUA, DOSSIER_SUPPLEMENT_COMPLETED, ident, completed, data, v2=True)
+        asked = completed + timedelta(minutes=30)
 
 
 def _emit_payment(emitter: _Emitter, dossier: _Dossier, rng: Random) -> None:

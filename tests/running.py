@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -12,7 +12,9 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
+from services.aggregator.app import create_app as create_aggregator_app
 from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
@@ -57,6 +59,26 @@ async def intake_client(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             yield client
+
+
+@asynccontextmanager
+async def aggregator_app(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The aggregator's app (consumer and health routes) in this event loop, behind an httpx client."""
+    app = create_aggregator_app(AggregatorSettings(**settings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as client:
+            yield client
+
+
+def metric_values(text: str, name: str, where: Callable[[dict[str, str]], bool] = lambda _: True) -> list[float]:
+    """The values of the samples called `name` in a Prometheus text exposition, filtered by labels."""
+    return [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and where(sample.labels)
+    ]
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -91,6 +91,10 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         if not app.state.consumer.running:
             response.status_code = 503
             return {"status": "consumer starting"}
+        stalled = [s.partition for s in app.state.consumer.partition_statuses() if s.stalled]
+        if stalled:
+            response.status_code = 503
+            return {"status": f"partitions {stalled} make no progress with records waiting"}
         try:
             async with app.state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1")
@@ -101,6 +105,8 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        if hasattr(app.state, "consumer"):
+            app.state.consumer.update_progress_metrics()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

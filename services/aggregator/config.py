@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from shared.settings import BaseServiceSettings, DatabaseSettingsMixin, KafkaSettingsMixin
 
@@ -30,3 +30,8 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     # PostgreSQL ends a transaction left idle this long (an instance paused mid-batch), releasing
     # its locks so the partition's new owner can go on; the paused instance's commit then fails.
     db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=1000)
+    # /readyz fails, and tthc_aggregator_stalled_partitions counts a partition, while records wait
+    # on it and its position has not moved for this long (a blocked lock, a database that hangs).
+    stall_after_seconds: float = Field(
+        default=60.0, gt=0, validation_alias=AliasChoices("aggregator_stall_after_seconds", "stall_after_seconds")
+    )

@@ -21,17 +21,19 @@ from pydantic import ValidationError
 
 from services.aggregator import telemetry
 from services.aggregator.config import AggregatorSettings
+from services.aggregator.progress import PartitionProgress, PartitionStatus
 from services.aggregator.store import (
     AggregatorStore,
     Batch,
     DeadLetter,
+    DeadLetterKind,
     IncomingEvent,
     PositionConflict,
     StoreError,
 )
 from services.infra.consumer_groups import client_id
 from shared.events import decode_event
-from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
+from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER, INTAKE_TIME_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +71,26 @@ def build_batch(
             raw = record.value
             if raw is None:
                 batch.undecodable.append(
-                    DeadLetter(tp.partition, record.offset, record.key, raw, "record has no value")
+                    DeadLetter(
+                        tp.partition, record.offset, record.key, raw, "record has no value", DeadLetterKind.NO_VALUE
+                    )
                 )
                 continue
             try:
                 event = decode_event(raw)
             except ValidationError as exc:
                 reason = f"not a valid event: {exc}"[:2000]
-                batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
+                batch.undecodable.append(
+                    DeadLetter(tp.partition, record.offset, record.key, raw, reason, DeadLetterKind.UNDECODABLE)
+                )
                 continue
             if record.key != event.subject.encode():
                 # Keyed by subject, all events of an aggregate share a partition: lanes and
                 # instances, which own partitions, then never write one state concurrently.
                 reason = f"record key {record.key!r} is not the event's subject {event.subject!r}"[:2000]
-                batch.undecodable.append(DeadLetter(tp.partition, record.offset, record.key, raw, reason))
+                batch.undecodable.append(
+                    DeadLetter(tp.partition, record.offset, record.key, raw, reason, DeadLetterKind.MISROUTED)
+                )
                 continue
             batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))
     return batch
@@ -97,6 +105,51 @@ def split_into_lanes(records: Records, lanes: int) -> list[Records]:
         split[lightest][tp] = partition_records
         loads[lightest] += len(partition_records)
     return [lane for lane in split if lane]
+
+
+def fresh_records(records: Records, positions: dict[int, int | None]) -> Records:
+    """The records at or after their partition's position: those a batch would apply."""
+    fresh = {}
+    for tp, partition_records in records.items():
+        start = positions.get(tp.partition)
+        kept = [r for r in partition_records if start is None or r.offset >= start]
+        if kept:
+            fresh[tp] = kept
+    return fresh
+
+
+def split_in_two(records: Records) -> tuple[Records, Records]:
+    """Two parts of a batch refused for an event's data, to apply one after the other.
+
+    Several partitions are split into two groups of partitions; one partition into its first and
+    second runs of records, so that applying the first run and then the second keeps its offsets
+    contiguous. Neither part is empty when the batch holds more than one record.
+    """
+    if len(records) > 1:
+        ordered = sorted(records.items(), key=lambda item: item[0].partition)
+        middle = len(ordered) // 2
+        return dict(ordered[:middle]), dict(ordered[middle:])
+    ((tp, partition_records),) = records.items()
+    middle = len(partition_records) // 2
+    return {tp: partition_records[:middle]}, {tp: partition_records[middle:]}
+
+
+def record_count(records: Records) -> int:
+    return sum(len(partition_records) for partition_records in records.values())
+
+
+def intake_time(record: ConsumerRecord[bytes, bytes]) -> float:
+    """When the intake published the record (epoch seconds): its header, else the record timestamp."""
+    headers = record.headers or ()
+    if headers and headers[-1][0] == INTAKE_TIME_HEADER:  # where the intake puts it
+        headers = headers[-1:]
+    for name, value in headers:
+        if name == INTAKE_TIME_HEADER:
+            try:
+                return int(value) / 1000
+            except ValueError:
+                break
+    return float(record.timestamp) / 1000
 
 
 class LaneOutcome(enum.Enum):
@@ -140,11 +193,27 @@ class EventConsumer:
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        self._progress = PartitionProgress(settings.stall_after_seconds)
         self.running = False
 
     def forget(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self._positions.pop(tp.partition, None)
+            self._progress.revoked(tp.partition)
+
+    def partition_statuses(self) -> list[PartitionStatus]:
+        """Lag, oldest unapplied age and stall of each partition this instance owns, now."""
+        return self._progress.statuses(time.time(), time.monotonic())
+
+    def update_progress_metrics(self) -> list[PartitionStatus]:
+        statuses = self.partition_statuses()
+        telemetry.PARTITION_LAG.clear()
+        telemetry.OLDEST_UNAPPLIED_AGE.clear()
+        for status in statuses:
+            telemetry.PARTITION_LAG.labels(partition=str(status.partition)).set(status.lag)
+            telemetry.OLDEST_UNAPPLIED_AGE.labels(partition=str(status.partition)).set(status.oldest_unapplied_age)
+        telemetry.STALLED_PARTITIONS.set(sum(status.stalled for status in statuses))
+        return statuses
 
     async def sync_positions(self, partitions: Sequence[TopicPartition]) -> None:
         """Seek to the positions stored in PostgreSQL (the beginning where none is stored)."""
@@ -166,6 +235,7 @@ class EventConsumer:
             else:
                 self._consumer.seek(tp, position)
             self._positions[tp.partition] = position
+            self._progress.assigned(tp.partition, position, time.monotonic())
         log.info(
             "assigned partitions %s at positions %s",
             sorted(p.partition for p in mine),
@@ -275,6 +345,11 @@ class EventConsumer:
         # one lane waits for PostgreSQL may forget some before another lane starts. A lane still
         # applies from these positions; the store's compare-and-set refuses it if they moved.
         positions = dict(self._positions)
+        now, assigned = time.monotonic(), self._consumer.assignment()
+        for tp, partition_records in fresh_records(records, positions).items():
+            first = partition_records[0]
+            highwater = self._consumer.highwater(tp) if tp in assigned else None  # a rebalance may have moved it
+            self._progress.fetched(tp.partition, first.offset, intake_time(first), highwater, now)
         lanes = split_into_lanes(records, self._settings.apply_lanes)
         outcomes = await asyncio.gather(*(self._apply_lane(lane, positions) for lane in lanes))
         if all(outcome is LaneOutcome.APPLIED for outcome in outcomes):
@@ -283,10 +358,73 @@ class EventConsumer:
         return LaneOutcome.FAILED not in outcomes
 
     async def _apply_lane(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
+        positions = dict(positions)  # this lane's partitions advance as its parts commit
+        try:
+            return await self._apply_records(records, positions)
+        except StoreError as exc:  # not retriable (see _commit)
+            log.warning("batch of %s records refused for an event's data, splitting it: %s", record_count(records), exc)
+            return await self._apply_isolating(fresh_records(records, positions), positions, exc)
+
+    async def _apply_isolating(
+        self, records: Records, positions: dict[int, int | None], error: StoreError
+    ) -> LaneOutcome:
+        """Apply a batch refused for an event's data in parts, halving each refused part until the
+        offending records stand alone; those are dead-lettered with the error, the others applied.
+
+        A part refused for a reason about the world ends the lane as any failure does: what was
+        applied so far stays applied, the rest is fetched again from the stored positions.
+        """
+        pending: list[tuple[Records, StoreError | None]] = [(records, error)]  # (part, known refusal)
+        while pending:
+            part, refusal = pending.pop()
+            if refusal is None:
+                try:
+                    outcome = await self._apply_records(part, positions)
+                except StoreError as exc:  # not retriable (see _commit)
+                    refusal = exc
+            if refusal is not None:
+                if record_count(part) > 1:
+                    first, second = split_in_two(part)
+                    pending += [(second, None), (first, None)]  # first is applied first
+                    continue
+                outcome = await self._dead_letter_unstorable(part, positions, refusal)
+            if outcome is not LaneOutcome.APPLIED:
+                return outcome
+        return LaneOutcome.APPLIED
+
+    async def _dead_letter_unstorable(
+        self, records: Records, positions: dict[int, int | None], error: StoreError
+    ) -> LaneOutcome:
+        """Dead-letter the one record of `records`, advancing its partition past it."""
+        ((tp, (record,)),) = records.items()
+        letter = DeadLetter(
+            tp.partition,
+            record.offset,
+            record.key,
+            record.value,
+            f"the database or the core refused the event: {error}"[:2000],
+            DeadLetterKind.UNSTORABLE,
+        )
+        batch = Batch(
+            topic=self._topic, undecodable=[letter], ranges={tp.partition: (positions[tp.partition], record.offset + 1)}
+        )
+        try:
+            return await self._commit(batch, records, positions, time.perf_counter())
+        except StoreError as exc:  # a batch with no event has no event data: about the world
+            return self._failed(exc)
+
+    async def _apply_records(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
+        """Apply records as one batch; raises a StoreError that is not retriable when an event's data is
+        refused (EventDataError)."""
         started = time.perf_counter()
         batch = build_batch(self._topic, records, positions)
         if not batch.ranges:
             return LaneOutcome.APPLIED
+        return await self._commit(batch, records, positions, started)
+
+    async def _commit(
+        self, batch: Batch, records: Records, positions: dict[int, int | None], started: float
+    ) -> LaneOutcome:
         try:
             result = await self._store.apply_batch(batch, self._publish_dead_letters)
         except PositionConflict as exc:
@@ -294,24 +432,44 @@ class EventConsumer:
             telemetry.BATCHES.labels(outcome="refused").inc()
             log.warning("batch refused: %s", exc)
             return LaneOutcome.REFUSED
-        except (StoreError, KafkaError) as exc:
-            telemetry.BATCHES.labels(outcome="failed").inc()
-            log.warning("batch failed, will retry: %s", exc)
-            return LaneOutcome.FAILED
-        except Exception:
-            # Unforeseen: keep the batch (seek back) and retry after a pause rather than stop.
-            telemetry.BATCHES.labels(outcome="failed").inc()
+        except StoreError as exc:
+            if not exc.retriable:  # about the batch's events (EventDataError): the caller splits it
+                telemetry.BATCHES.labels(outcome="split").inc()
+                raise
+            return self._failed(exc)
+        except KafkaError as exc:
+            return self._failed(exc)
+        except Exception as exc:
+            # Unforeseen, so not known to be about this event: a defect is fixed by a deploy, and
+            # dead-lettering would drop facts. Keep the batch (seek back) and retry after a pause.
             log.exception("batch failed unexpectedly, will retry")
-            return LaneOutcome.FAILED
+            return self._failed(exc)
+        now, clock = time.time(), time.monotonic()
         for partition, (_start, next_offset) in batch.ranges.items():
+            positions[partition] = next_offset
             self._positions[partition] = next_offset
+        for tp, partition_records in records.items():
+            if tp.partition not in batch.ranges:
+                continue
+            start, next_offset = batch.ranges[tp.partition]
+            applied = [r for r in partition_records if (start is None or r.offset >= start) and r.offset < next_offset]
+            telemetry.FRESHNESS.observe_many([max(0.0, now - intake_time(record)) for record in applied])
+            if applied:
+                self._progress.applied(tp.partition, next_offset, intake_time(applied[-1]), clock)
         telemetry.BATCHES.labels(outcome="applied").inc()
         telemetry.EVENTS_APPLIED.inc(result.applied)
         telemetry.DUPLICATES.inc(result.duplicates)
-        telemetry.DEAD_LETTERS.inc(len(result.dead_letters))
+        for letter in result.dead_letters:
+            telemetry.DEAD_LETTERS.labels(reason=letter.kind.value).inc()
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
         telemetry.LAST_APPLIED.set_to_current_time()
         return LaneOutcome.APPLIED
+
+    @staticmethod
+    def _failed(exc: BaseException) -> LaneOutcome:
+        telemetry.BATCHES.labels(outcome="failed").inc()
+        log.warning("batch failed, will retry: %s", exc)
+        return LaneOutcome.FAILED
 
     async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         futures = [

@@ -7,6 +7,7 @@ partition, or that fell behind another instance's write, is refused as a whole.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,23 @@ log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
-    """A database failure; `retriable` says whether trying the batch again may succeed."""
+    """A failed batch; `retriable` says whether trying the same batch again may succeed.
+
+    Retriable failures are about the world (the database away or shutting down, a full disk, a
+    serialization failure or deadlock, an identity stored concurrently): the batch is tried again
+    after a back-off, never dead-lettered. The others are about the batch itself.
+    """
 
     retriable = True
+
+
+class EventDataError(StoreError):
+    """An event of the batch cannot be stored: the database refused its data (SQLSTATE class 22,
+    or class 23 other than a concurrent identity insert) or the core could not compute it
+    (overflow, invalid value). Tried again, the same batch fails again: the consumer splits it to
+    find the offending records and dead-letters them."""
+
+    retriable = False
 
 
 class PositionConflict(StoreError):
@@ -58,6 +73,16 @@ class IncomingEvent(NamedTuple):
         return cls(event, raw, identity_key(event.source, event.id), content_digest(raw), partition, offset)
 
 
+class DeadLetterKind(enum.StrEnum):
+    """Why a record is a dead letter, in a word: the `reason` label of the dead-letter metric."""
+
+    NO_VALUE = "no_value"
+    UNDECODABLE = "undecodable"  # not JSON, or not an event of the contract within its limits
+    MISROUTED = "misrouted"  # not keyed by its subject
+    IDENTITY_CONFLICT = "identity_conflict"
+    UNSTORABLE = "unstorable"  # valid, but the database or the core refuses it (EventDataError)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     partition: int
@@ -65,6 +90,7 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     reason: str
+    kind: DeadLetterKind
 
 
 @dataclass
@@ -339,6 +365,17 @@ _UNAVAILABLE = (
     TimeoutError,
 )
 
+# Errors about the data of the batch, not the world: the same batch would fail again. asyncpg's
+# DataError is SQLSTATE class 22 (and arguments it cannot encode); IntegrityConstraintViolationError
+# is class 23, whose unique violation (a concurrent identity insert) is caught before as retriable.
+# ArithmeticError and ValueError come from the core's computation on an event's values.
+_DATA_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ArithmeticError,
+    ValueError,
+)
+
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 PublishDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -379,13 +416,15 @@ class AggregatorStore:
                 await self._write_daily(conn, plan)
         except _UNAVAILABLE as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
-        except asyncpg.DeadlockDetectedError as exc:
-            raise StoreError(f"deadlock, batch rolled back: {exc}") from exc
         except asyncpg.UniqueViolationError as exc:
             # Another batch stored one of these identities since we looked: retried, it is then known.
             raise StoreError(f"an identity was stored concurrently, batch rolled back: {exc}") from exc
-        except asyncpg.SerializationError as exc:
-            raise StoreError(f"serialization failure, batch rolled back: {exc}") from exc
+        except _DATA_ERRORS as exc:
+            raise EventDataError(f"{type(exc).__name__}: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            # Every other refusal is about the server or the transaction (serialization failure,
+            # deadlock, disk full, shutting down, too many connections ...): worth trying again.
+            raise StoreError(f"{type(exc).__name__} ({exc.sqlstate}), batch rolled back: {exc}") from exc
         return BatchResult(len(fresh), duplicates, dead_letters, len(plan.states))
 
     async def _claim_positions(self, conn: Connection, batch: Batch) -> None:
@@ -524,4 +563,5 @@ def _conflict_letter(item: IncomingEvent) -> DeadLetter:
         value=item.raw,
         reason=f"identity conflict: another event with source {source!r} and id {ident!r} "
         "was accepted first with different content",
+        kind=DeadLetterKind.IDENTITY_CONFLICT,
     )

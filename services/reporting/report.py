@@ -1,4 +1,5 @@
-"""The annual report sections 4.1, 4.4 and 9 in Vietnamese, from indicator bodies (pure: no I/O).
+"""The annual report sections 4.1, 4.4, 9 and the Decision 766 index in Vietnamese, from indicator
+and index bodies (pure: no I/O).
 
 `build_annual_report` turns figures into a small document model; `to_markdown` and `to_html`
 render it (DOCX lives in report_docx.py). Wording follows the report officers file today
@@ -142,6 +143,7 @@ class ReportInput:
     documents: Mapping[str, int]
     procedures: Mapping[str, int]
     children: Sequence[ChildFigures]
+    index766: Mapping[str, Any] | None = None  # a GET /v1/index766 body for the year
 
     @classmethod
     def from_bodies(
@@ -152,8 +154,9 @@ class ReportInput:
         indicators: Mapping[str, Any],
         breakdown_rows: Sequence[Mapping[str, Any]],
         generated_at: datetime,
+        index766: Mapping[str, Any] | None = None,
     ) -> ReportInput:
-        """From a GET /v1/indicators body and the child rows of a breakdown body."""
+        """From a GET /v1/indicators body, the child rows of a breakdown body and a /v1/index766 body."""
         return cls(
             unit=indicators["unit"],
             unit_name=unit_name,
@@ -167,6 +170,7 @@ class ReportInput:
             documents=indicators["documents"],
             procedures=indicators["procedures"],
             children=[ChildFigures(r["unit"], r["name"], r["dossiers"]) for r in breakdown_rows],
+            index766=index766,
         )
 
 
@@ -196,7 +200,12 @@ def build_annual_report(data: ReportInput) -> Report:
         title="BÁO CÁO",
         subtitle=f"Kết quả giải quyết thủ tục hành chính và ứng dụng công nghệ thông tin năm {data.year}",
         preamble=preamble,
-        sections=(_section_documents(data), _section_dossiers(data, phrase), _section_children(data)),
+        sections=(
+            _section_documents(data),
+            _section_dossiers(data, phrase),
+            _section_children(data),
+            *((_section_index766(data, data.index766),) if data.index766 is not None else ()),
+        ),
         notes=notes,
         filename_stem=f"bao-cao-{data.unit}-{data.year}",
     )
@@ -375,6 +384,51 @@ def _section_children(data: ReportInput) -> Section:
         )
     )
     return Section("9", title, tuple(items))
+
+
+def points(value: float) -> str:
+    """Points as the index prints them: up to 2 decimals, a decimal comma (6,25; 12; 0,5)."""
+    text = f"{Decimal(str(value)).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
+    """The unit's Decision 766 components for the year, with their counts, and the children's ranking."""
+    phrase = in_sentence(data.unit_name)
+    total = sum(group["max_points"] for group in index["groups"])
+    period = f"từ ngày {day_text(data.start)} đến ngày {day_text(data.end)}"
+    items: list[Block] = [
+        Item(
+            f"Điểm Chỉ số phục vụ người dân, doanh nghiệp của {phrase} (tính cả các đơn vị trực thuộc) "
+            f"{period}: {points(index['score'])} điểm "
+            f"trên {points(index['computable_points'])} điểm tính được từ số liệu của hệ thống "
+            f"(tổng điểm bộ chỉ số {points(total)}; công thức {index['formula']})."
+        )
+    ]
+    rows = []
+    for group in index["groups"]:
+        for component in group["components"]:
+            if component["computed"]:
+                counts = f"{format_count(component['numerator'])}/{format_count(component['denominator'])}"
+                ratio = percent(component["numerator"], component["denominator"])
+                score = f"{points(component['score'])}/{points(component['max_points'])}"
+            else:
+                counts, ratio, score = NO_FIGURE, NO_FIGURE, f"chưa tính/{points(component['max_points'])}"
+            rows.append((component["code"], component["name"], counts, ratio, score))
+    items.append(
+        Table(
+            caption=f"Các chỉ tiêu thành phần của {phrase} ({period})",
+            headers=("Mã", "Chỉ tiêu", "Tử số/Mẫu số", "Tỷ lệ", "Điểm"),
+            rows=tuple(rows),
+        )
+    )
+    if index["ranking"]:
+        ranking = "; ".join(
+            f"{place}. {in_sentence(rank['name'])} {points(rank['score'])} điểm"
+            for place, rank in enumerate(index["ranking"], start=1)
+        )
+        items.append(Item(f"Xếp hạng các đơn vị trực thuộc: {ranking}."))
+    return Section("10", "Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg)", tuple(items))
 
 
 # ---- renderers ------------------------------------------------------------------------------

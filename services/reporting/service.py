@@ -121,7 +121,7 @@ class ReportingService:
         }
 
     async def annual_report(self, unit: str, year: int, end: date | None, scope: Scope) -> Report:
-        """Sections 4.1, 4.4 and 9 of the annual report, from the same queries as the API."""
+        """Sections 4.1, 4.4, 9 and 10 (Decision 766) of the annual report, from the same queries as the API."""
         self._check_unit(unit)
         try:
             window = report_window(year, end, self._clock())
@@ -129,6 +129,7 @@ class ReportingService:
             raise InvalidPeriod(str(exc)) from exc
         indicators = await self.indicators(unit, scope, window)
         breakdown = await self.breakdown(unit, window)
+        index = await self.index766(unit, window)
         return build_annual_report(
             ReportInput.from_bodies(
                 unit_name=self.tree.units[unit].name,
@@ -136,6 +137,7 @@ class ReportingService:
                 indicators=indicators,
                 breakdown_rows=[row for row in breakdown["rows"] if row["unit"] != unit],
                 generated_at=self._clock(),
+                index766=index,
             )
         )
 

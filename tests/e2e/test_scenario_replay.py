@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scenario.__main__ import format_points
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.replay import replay_and_compare
 from tests.conftest import DATABASE_URL, KAFKA, unique
@@ -120,6 +121,26 @@ def test_demo_output_names_where_to_look(replayed: str) -> None:
     assert "/dashboard?unit=my-hao" in replayed
     assert "1.763" in replayed
     assert "4.223/8.411 (50,21%)" in replayed
+
+
+def test_demo_prints_the_decision_766_index_the_api_serves(services: ServiceSet, replayed: str) -> None:
+    response = httpx.get(
+        f"{services.url('reporting')}/v1/index766",
+        headers=READ,
+        timeout=10,
+        params={"unit": "my-hao", **WINDOW},
+    )
+    assert response.status_code == 200, response.text
+    index = response.json()
+    assert f"{format_points(index['score'])}/{format_points(index['computable_points'])} điểm" in replayed
+    printed = replayed[replayed.index("Xếp hạng các phường, xã") :]
+    places = [printed.index(f"{rank['name']}: {format_points(rank['score'])}") for rank in index["ranking"]]
+    assert len(places) == len(SCENARIO["units"]) - 2 and places == sorted(places)  # the communes of the town
+    # The scenario's v2 facts reach the index: synchronised dossiers, supplements, reuse, fees.
+    components = {c["code"]: c for group in index["groups"] for c in group["components"]}
+    computed = [c for c in components.values() if c["computed"]]
+    assert computed and all(c["denominator"] > 0 for c in computed), computed
+    assert 0 < index["score"] < index["computable_points"]
 
 
 async def test_replay_reproduces_the_live_tables(services: ServiceSet, replayed: str) -> None:

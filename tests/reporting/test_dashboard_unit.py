@@ -62,3 +62,20 @@ def test_names_cannot_break_out() -> None:
 def test_every_asset_is_local() -> None:
     sources = re.findall(r'(?:src|href)="([^"]+)"', page())
     assert sources and all(s.startswith("/assets/") or s == "data:," for s in sources), sources
+
+
+def test_the_pure_part_loads_first() -> None:
+    scripts = re.findall(r'<script src="([^"]+)" defer></script>', page())
+    assert scripts == ["/assets/dashboard-core.js", "/assets/dashboard.js"]
+
+
+def test_the_766_panel_and_ranking_are_labelled_in_vietnamese() -> None:
+    html = page()
+    for label in (
+        "Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)",
+        "Xếp hạng đơn vị trực thuộc",
+        "Xu hướng theo tháng năm <span>2023</span>",
+    ):
+        assert label in html, label
+    for element in ('id="fig-766-total"', 'id="chart-766-groups"', 'id="chart-766-trend"', 'id="ranking766"'):
+        assert element in html, element

@@ -21,7 +21,7 @@ from docx import Document
 from scenario.client import post_events
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
-from services.reporting.report import percent
+from services.reporting.report import in_sentence, percent, points
 from shared.vietnamese import format_count
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.processes import ServiceSet
@@ -144,6 +144,26 @@ async def test_markdown_report_prints_the_seed_figures(client: httpx.AsyncClient
     assert "| 6 | Phường Minh Đức | 450 | 97,8% (440/450) |" in text
 
 
+async def test_report_section_10_is_the_decision_766_index_of_the_year(client: httpx.AsyncClient) -> None:
+    text = (await report(client, "md")).text
+    section = text[text.index("## 10. Chỉ số phục vụ người dân, doanh nghiệp") :]
+    window = {"unit": REPORT["unit"], "from": "2023-01-01", "to": REPORT["to"]}
+    response = await client.get("/v1/index766", params=window)
+    assert response.status_code == 200, response.text
+    index = response.json()
+    assert f"{points(index['score'])} điểm trên {points(index['computable_points'])} điểm tính được" in section
+    for group in index["groups"]:
+        for c in group["components"]:
+            if c["computed"]:
+                counts = f"{format_count(c['numerator'])}/{format_count(c['denominator'])}"
+                assert f"| {c['code']} | {c['name']} | {counts} |" in section, c
+    expected = "; ".join(
+        f"{place}. {in_sentence(rank['name'])} {points(rank['score'])} điểm"
+        for place, rank in enumerate(index["ranking"], start=1)
+    )
+    assert index["ranking"] and f"Xếp hạng các đơn vị trực thuộc: {expected}." in section
+
+
 async def test_html_report_prints_the_seed_figures(client: httpx.AsyncClient) -> None:
     response = await report(client, "html")
     assert response.headers["content-type"].startswith("text/html")
@@ -245,6 +265,9 @@ async def test_dashboard_shows_the_figures_and_changes_live(
             await expect(page.locator("#chart-units rect")).to_have_count(2 * 13)
             await expect(page.locator("#chart-months rect")).to_have_count(2 * 12)
             await expect(page.locator("#live-text")).to_have_text("Trực tuyến")
+            index = await index766(client)
+            await expect(page.locator("#fig-766-total")).to_have_text(total_text(index), timeout=15_000)
+            await expect(page.locator("#chart-766-trend circle")).to_have_count(12, timeout=15_000)
             await page.screenshot(path=str(tmp_path_factory.mktemp("screens") / "dashboard-1920x1080.png"))
 
             events = [received("my-hao.minh-duc", in_2023(day)) for day in (4, 5, 6)]
@@ -257,6 +280,107 @@ async def test_dashboard_shows_the_figures_and_changes_live(
             await expect(page.locator(".big.flash")).to_have_count(0)  # changed figures flash briefly
             screens = os.environ.get("DASHBOARD_SCREENSHOT")
             shot = Path(screens) if screens else tmp_path_factory.mktemp("screens") / "dashboard-live.png"
-            await page.screenshot(path=str(shot))
+            await page.screenshot(path=str(shot), animations="disabled")  # the flash's fade ended
         finally:
             await browser.close()
+
+
+YEAR_2023 = {"unit": "my-hao", "from": "2023-01-01", "to": "2023-12-31"}
+
+
+async def index766(client: httpx.AsyncClient, **window: str) -> dict[str, Any]:
+    response = await client.get("/v1/index766", params={**YEAR_2023, **window})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def points(value: float) -> str:
+    """The API's points (2 decimals) as the page prints them: 61.3 -> '61,3', 19.44 -> '19,44', 70 -> '70'."""
+    whole, _, fraction = f"{value:.2f}".partition(".")
+    fraction = fraction.rstrip("0")
+    return format_count(int(whole)) + (f",{fraction}" if fraction else "")
+
+
+def total_text(index: dict[str, Any]) -> str:
+    return f"{points(index['score'])} / {points(index['computable_points'])} điểm"
+
+
+async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
+    browser_available: None, client: httpx.AsyncClient, services: ServiceSet
+) -> None:
+    """The 766 total, groups (numerators and denominators on hover), ranking and trend are the API's,
+    and follow it when events push the best-ranked child down, without a reload."""
+    from playwright.async_api import Page, async_playwright, expect
+
+    before = await index766(client)
+    march = {"from": "2023-03-01", "to": "2023-03-31"}
+    march_before = await index766(client, **march)
+
+    async def shows(page: Page, index: dict[str, Any], timeout: int) -> None:
+        await expect(page.locator("#fig-766-total")).to_have_text(total_text(index), timeout=timeout)
+        rows = page.locator("#ranking766 tbody tr")
+        await expect(rows).to_have_count(len(index["ranking"]))
+        for position, child in enumerate(index["ranking"]):
+            await expect(rows.nth(position)).to_have_attribute("data-unit", child["unit"], timeout=timeout)
+            await expect(rows.nth(position).locator("td.score")).to_have_text(points(child["score"]))
+        progress = next(g for g in index["groups"] if g["code"] == "TDGQ")
+        on_time = progress["components"][0]
+        hover = page.locator('#chart-766-groups g[data-group="TDGQ"] title')
+        await expect(hover).to_contain_text(
+            f"2.1 {on_time['name']}: {format_count(on_time['numerator'])}/{format_count(on_time['denominator'])}"
+        )
+        await expect(hover).to_contain_text(f"{points(on_time['score'])}/20 điểm")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            loads: list[str] = []
+            page.on("load", lambda _: loads.append("load"))
+            failed: list[str] = []
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on("pageerror", lambda error: failed.append(str(error)))
+            # A style or script the page's Content-Security-Policy refuses is reported here.
+            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+            await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
+            await expect(page.locator("#index766 h2")).to_have_text("Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)")
+            await shows(page, before, timeout=15_000)
+            trend = page.locator('#chart-766-trend circle[data-month="2023-03"] title')
+            await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_before)}", timeout=15_000)
+
+            # Overdue dossiers received directly and never synchronised: progress, online share,
+            # synchronisation, digitization and satisfaction of the best-ranked child all drop.
+            best = before["ranking"][0]["unit"]
+            received_before = await received_count(client, best)
+            events = [
+                received(best, in_2023(day), due_at=in_2023(day + 1), channel="direct")
+                for day in range(1, 26)
+                for _ in range(2)
+            ]
+            async with httpx.AsyncClient(timeout=30) as intake:
+                await post(intake, services.url("intake"), events)
+
+            async def all_applied() -> bool:
+                return await received_count(client, best) == received_before + len(events)
+
+            await eventually(all_applied, timeout=30, what="the posted dossiers counted")
+            after = await index766(client)
+            assert after["score"] < before["score"]
+            assert after["ranking"][0]["unit"] != best, "the best-ranked child is no longer first"
+            await shows(page, after, timeout=10_000)
+            march_after = await index766(client, **march)
+            assert march_after["score"] < march_before["score"]
+            # The trend refreshes at most every 15 s (a /v1/index766 call per month).
+            await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_after)}", timeout=25_000)
+            assert loads == ["load"], "the page changed without a reload"
+            assert not failed, failed
+        finally:
+            await browser.close()
+
+
+async def received_count(client: httpx.AsyncClient, unit: str) -> int:
+    response = await client.get("/v1/indicators", params={**YEAR_2023, "unit": unit})
+    assert response.status_code == 200, response.text
+    count: int = response.json()["dossiers"]["received"]
+    return count

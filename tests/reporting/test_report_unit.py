@@ -179,3 +179,51 @@ def test_docx_opens_with_the_figures() -> None:
     assert "4.223/8.411, đạt 50,21%" in text and "1.763 hồ sơ" in text
     assert document.tables[0].rows[1].cells[1].text == "Phường Minh Đức"
     assert document.core_properties.language == "vi-VN"
+
+
+def index766_body() -> dict[str, Any]:
+    """A /v1/index766 body of two groups (one component without input), two children."""
+    return {
+        "formula": "766-2025.1",
+        "score": 14.25,
+        "computable_points": 20.0,
+        "groups": [
+            {"code": "CKMB", "name": "Công khai, minh bạch", "max_points": 18.0, "score": 8.25, "components": [
+                {"code": "1.1", "name": "Công bố, công khai TTHC", "max_points": 10.0, "numerator": 33,
+                 "denominator": 40, "ratio": 0.825, "score": 8.25, "computed": True},
+                {"code": "1.2", "name": "Phản ánh, kiến nghị", "max_points": 8.0, "numerator": None,
+                 "denominator": None, "ratio": None, "score": None, "computed": False},
+            ]},
+            {"code": "TDGQ", "name": "Tiến độ giải quyết", "max_points": 10.0, "score": 6.0, "components": [
+                {"code": "2.1", "name": "Giải quyết trước hạn, đúng hạn", "max_points": 10.0, "numerator": 1722,
+                 "denominator": 2870, "ratio": 0.6, "score": 6.0, "computed": True},
+            ]},
+        ],
+        "ranking": [
+            {"unit": "xuan-duc", "name": "Xã Xuân Dục", "score": 15.5},
+            {"unit": "minh-duc", "name": "Phường Minh Đức", "score": 12.0},
+        ],
+    }  # fmt: skip
+
+
+def test_section_10_gives_the_index_components_with_their_counts_and_the_ranking() -> None:
+    report = build_annual_report(my_hao(index766=index766_body()))
+    section = report.sections[3]
+    assert (section.number, section.title) == ("10", "Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg)")
+    first = section.blocks[0]
+    assert isinstance(first, Item)
+    assert "14,25 điểm trên 20 điểm tính được" in first.text and "tổng điểm bộ chỉ số 28" in first.text
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert table.rows == (
+        ("1.1", "Công bố, công khai TTHC", "33/40", "82,5%", "8,25/10"),
+        ("1.2", "Phản ánh, kiến nghị", "–", "–", "chưa tính/8"),
+        ("2.1", "Giải quyết trước hạn, đúng hạn", "1.722/2.870", "60%", "6/10"),
+    )
+    last = section.blocks[-1]
+    assert isinstance(last, Item)
+    assert last.text == "Xếp hạng các đơn vị trực thuộc: 1. xã Xuân Dục 15,5 điểm; 2. phường Minh Đức 12 điểm."
+    assert "10. Chỉ số phục vụ người dân" in to_markdown(report)
+
+
+def test_without_an_index_the_report_has_no_section_10() -> None:
+    assert [s.number for s in build_annual_report(my_hao()).sections] == ["4.1", "4.4", "9"]

@@ -1,5 +1,6 @@
 // IOC dashboard: headline figures from the live snapshot stream (Server-Sent Events), the
-// breakdown table and the two charts (inline SVG, drawn here) refreshed whenever it changes.
+// breakdown table, the two charts and the Decision 766 panel (inline SVG, drawn here) refreshed
+// whenever it changes.
 // No external asset and no library: everything is served by the reporting service.
 "use strict";
 
@@ -10,22 +11,9 @@
   const token = params.get("access_token") || config.token || null;
   const SVG = "http://www.w3.org/2000/svg";
 
-  // ---- Vietnamese formats (the same rules as the report: 1.763; 81,1%) ----------------------
-  function fmtCount(n) {
-    if (n === null || n === undefined) return "–";
-    const sign = n < 0 ? "-" : "";
-    return sign + String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
-  }
-  // Rounded half up from the exact counts, trailing zeros dropped.
-  function fmtPercent(num, den, decimals) {
-    if (!den) return "–";
-    const d = decimals === undefined ? 1 : decimals;
-    const scale = Math.pow(10, d);
-    const scaled = Math.floor((2 * num * 100 * scale + den) / (2 * den));
-    let whole = Math.floor(scaled / scale);
-    let frac = String(scaled % scale).padStart(d, "0").replace(/0+$/, "");
-    return fmtCount(whole) + (frac ? "," + frac : "") + "%";
-  }
+  // Formats and the pure part of the panels: static/dashboard-core.js (loaded first).
+  const core = window.DashboardCore;
+  const { fmtCount, fmtPercent, fmtPoints } = core;
   function fmtTime(iso) {
     if (!iso) return "–";
     const t = new Date(iso);
@@ -148,7 +136,7 @@
     return { svg, w, h, rem };
   }
 
-  let lastBreakdown = null, lastMonthly = null;
+  let lastBreakdown = null, lastMonthly = null, last766 = null, lastTrend = null;
 
   function drawUnits(body) {
     const { svg, w, h, rem } = canvasOf("chart-units");
@@ -159,7 +147,7 @@
     }
     const step = h / rows.length;
     const font = Math.min(rem * 0.9, step * 0.7);
-    const labelW = Math.min(w * 0.36, 12.5 * font), valueW = 4.5 * font;
+    const labelW = Math.min(w * 0.42, 12.5 * font), valueW = 4.5 * font;
     const barH = step * 0.62;
     const max = niceMax(Math.max(...rows.map(r => r.dossiers.received)));
     const scale = (w - labelW - valueW) / max;
@@ -202,28 +190,140 @@
     });
   }
 
-  // ---- refresh of the details (at most one request in flight, the last change always wins) ----
-  let refreshing = false, again = false;
-  async function refreshDetails() {
-    if (refreshing) { again = true; return; }
-    refreshing = true;
-    try {
-      do {
-        again = false;
-        const to = config.to;
-        const [breakdown, monthly] = await Promise.all([
-          api("/v1/indicators/breakdown?" + q({ from: config.from, to })),
-          api("/v1/indicators/monthly?" + q({ year: config.year })),
-        ]);
-        lastBreakdown = breakdown; lastMonthly = monthly;
-        renderBreakdown(breakdown); drawUnits(breakdown); drawMonths(monthly);
-      } while (again);
-    } catch (err) {
-      console.warn("dashboard: refresh failed", err);
-    } finally {
-      refreshing = false;
+  // ---- Decision 766 panel and ranking ----------------------------------------------------------
+  function render766(body) {
+    setText("fig-766-total", core.totalText(body));
+    const count = core.computedCount(body);
+    setText("fig-766-computed", `${count.computed}/${count.all} chỉ tiêu có dữ liệu`);
+    setText("fig-766-formula", `${fmtPoints(body.computable_points)}/100 điểm · ${body.formula}`);
+    renderRanking(body);
+    drawGroups(body);
+  }
+
+  function renderRanking(body) {
+    const tbody = document.querySelector("#ranking766 tbody");
+    const fresh = document.createDocumentFragment();
+    const points = body.computable_points || 1;
+    for (const row of core.rankRows(body.ranking)) {
+      const tr = document.createElement("tr");
+      tr.dataset.unit = row.unit;
+      const bar = document.createElementNS(SVG, "svg");
+      bar.setAttribute("class", "score-bar");
+      bar.append(el("rect", { x: 0, y: 0, width: `${Math.max(0, Math.min(100, (100 * row.score) / points))}%`,
+                              height: "100%", rx: 2, fill: "var(--score)" }));
+      const barCell = cell("", "bar-cell");
+      barCell.append(bar);
+      tr.append(cell(String(row.rank), "rank"), cell(row.name, "name"), cell(fmtPoints(row.score), "score"), barCell);
+      fresh.append(tr);
+    }
+    if (!body.ranking.length) {
+      const tr = document.createElement("tr");
+      const td = cell("Không có đơn vị trực thuộc", "empty");
+      td.colSpan = 4;
+      tr.append(td);
+      fresh.append(tr);
+    }
+    tbody.replaceChildren(fresh);
+  }
+
+  function drawGroups(body) {
+    const { svg, w, h, rem } = canvasOf("chart-766-groups");
+    const rows = core.groupRows(body);
+    const step = h / rows.length;
+    const font = Math.min(rem * 0.85, step * 0.62);
+    const labelW = Math.min(w * 0.42, 12 * font), valueW = 4.6 * font, barH = step * 0.56;
+    const scale = (w - labelW - valueW) / Math.max(1, ...rows.map((r) => r.max));
+    rows.forEach((r, i) => {
+      const y = i * step + (step - barH) / 2;
+      const g = el("g", { class: "group", "data-group": r.code });
+      g.append(el("title", {}, r.title));
+      g.append(el("text", { x: labelW - 0.4 * font, y: y + barH * 0.78, "text-anchor": "end", "font-size": font }, r.name));
+      g.append(el("rect", { x: labelW, y, width: r.max * scale, height: barH, fill: "var(--not-computed)", rx: 2 }));
+      g.append(el("rect", { x: labelW, y, width: r.computable * scale, height: barH, fill: "var(--computable)", rx: 2 }));
+      g.append(el("rect", { x: labelW, y, width: (r.score || 0) * scale, height: barH, fill: "var(--score)", rx: 2 }));
+      g.append(el("text", { x: labelW + r.max * scale + 0.4 * font, y: y + barH * 0.78, "font-size": font, class: "value" },
+                  `${fmtPoints(r.score)}/${fmtPoints(r.computable)}`));
+      svg.append(g);
+    });
+  }
+
+  // A line over the months begun; the axis spans the scores (not 0..max), so that a change of a
+  // point shows; each month is labelled with its score.
+  function drawTrend(points) {
+    const { svg, w, h, rem } = canvasOf("chart-766-trend");
+    const font = rem * 0.75, left = 2.4 * font, bottom = 1.5 * font, top = 1.3 * font;
+    const plotH = h - bottom - top, plotW = w - left - 0.3 * font, slot = plotW / 12;
+    const { lo, hi } = core.trendAxis(points);
+    const yOf = (v) => top + plotH - ((v - lo) / (hi - lo)) * plotH;
+    const xOf = (month) => left + (month - 0.5) * slot;
+    for (const v of [lo, (lo + hi) / 2, hi]) {
+      svg.append(el("line", { x1: left, x2: w, y1: yOf(v), y2: yOf(v), stroke: "var(--grid)", "stroke-width": 1 }));
+      svg.append(el("text", { x: left - 0.4 * font, y: yOf(v) + 0.35 * font, "text-anchor": "end", "font-size": font },
+                    fmtPoints(v)));
+    }
+    for (let month = 1; month <= 12; month++) {
+      svg.append(el("text", { x: xOf(month), y: h - 0.3 * font, "text-anchor": "middle", "font-size": font }, "T" + month));
+    }
+    if (!points.length) return;
+    svg.append(el("polyline", { points: points.map((p) => `${xOf(p.month)},${yOf(p.score)}`).join(" "),
+                                fill: "none", stroke: "var(--score)", "stroke-width": Math.max(2, 0.15 * font) }));
+    for (const p of points) {
+      const dot = el("circle", { cx: xOf(p.month), cy: yOf(p.score), r: 0.3 * font, fill: "var(--score)", "data-month": p.key });
+      dot.append(el("title", {}, `Tháng ${p.month}/${config.year}: ${fmtPoints(p.score)} / ${fmtPoints(p.computable)} điểm`));
+      svg.append(dot);
+      svg.append(el("text", { x: xOf(p.month), y: yOf(p.score) - 0.55 * font, "text-anchor": "middle",
+                              "font-size": font * 0.92, class: "value" }, fmtPoints(p.score)));
     }
   }
+
+  // ---- refreshes (each: at most one round in flight; a change during a round runs one more) ----
+  function singleFlight(task, what) {
+    let running = false, again = false;
+    return async function run() {
+      if (running) { again = true; return; }
+      running = true;
+      try {
+        do { again = false; await task(); } while (again);
+      } catch (err) {
+        console.warn("dashboard: " + what + " failed", err);
+      } finally {
+        running = false;
+      }
+    };
+  }
+
+  const refreshDetails = singleFlight(async () => {
+    const [breakdown, monthly] = await Promise.all([
+      api("/v1/indicators/breakdown?" + q({ from: config.from, to: config.to })),
+      api("/v1/indicators/monthly?" + q({ year: config.year })),
+    ]);
+    lastBreakdown = breakdown; lastMonthly = monthly;
+    renderBreakdown(breakdown); drawUnits(breakdown); drawMonths(monthly);
+    requestTrend();
+  }, "refresh");
+
+  // The whole year: the service caps as_of at now, so this is the year to date and stays so
+  // past midnight on a screen that is never reloaded.
+  const refresh766 = singleFlight(async () => {
+    last766 = await api("/v1/index766?" + q({ from: config.from, to: `${config.year}-12-31` }));
+    render766(last766);
+  }, "index 766");
+
+  // The trend costs one /v1/index766 call per month begun: at most one round per
+  // TREND_MIN_INTERVAL_MS, the last change always included (a trailing round).
+  const TREND_MIN_INTERVAL_MS = 15000;
+  let trendAt = 0, trendTimer = null;
+  function requestTrend() {
+    if (trendTimer !== null) return;
+    const wait = Math.max(0, trendAt + TREND_MIN_INTERVAL_MS - Date.now());
+    trendTimer = setTimeout(() => { trendTimer = null; trendAt = Date.now(); refreshTrend(); }, wait);
+  }
+  const refreshTrend = singleFlight(async () => {
+    const months = core.trendMonths(lastMonthly);
+    const bodies = await Promise.all(months.map((m) => api("/v1/index766?" + q({ from: m.from, to: m.to }))));
+    lastTrend = months.map((m, i) => ({ ...m, score: bodies[i].score, computable: bodies[i].computable_points }));
+    drawTrend(lastTrend);
+  }, "trend 766");
 
   // ---- the live stream ------------------------------------------------------------------------
   function setLive(state, text) {
@@ -242,6 +342,7 @@
       renderSnapshot(snapshot);
       setLive("live", "Trực tuyến");
       refreshDetails();
+      refresh766();
     });
     source.addEventListener("error", () => setLive("down", "Mất kết nối, đang thử lại…"));
   }
@@ -283,6 +384,8 @@
     resizeTimer = setTimeout(() => {
       if (lastBreakdown) drawUnits(lastBreakdown);
       if (lastMonthly) drawMonths(lastMonthly);
+      if (last766) drawGroups(last766);
+      if (lastTrend) drawTrend(lastTrend);
     }, 150);
   });
   if (!token) {
