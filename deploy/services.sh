@@ -44,6 +44,10 @@ derive_addresses() {
 
 # Two reporting workers: IOC screens poll it; each worker has its own exact snapshot cache.
 export REPORTING_WORKERS="${REPORTING_WORKERS:-2}"
+# The workers' metric files, merged by /metrics into one view (prometheus-client multiprocess
+# mode); the reporting service empties the folder when it starts. Only reporting runs several
+# processes, so only it gets the variable.
+REPORTING_METRICS_DIR="${REPORTING_METRICS_DIR:-$run_dir/metrics/reporting}"
 # The aggregator creates the schema and topics, so it starts (and gets ready) first.
 services=(aggregator intake reporting)
 
@@ -103,7 +107,9 @@ start() {
     if running "$name"; then
       echo "services.sh: $name already running (pid $(cat "$run_dir/$name.pid"))"
     else
-      setsid nohup "$python" -m "services.$name" >>"$run_dir/$name.log" 2>&1 </dev/null &
+      local -a env=()
+      [[ "$name" == reporting ]] && env=(env "PROMETHEUS_MULTIPROC_DIR=$REPORTING_METRICS_DIR")
+      setsid nohup "${env[@]}" "$python" -m "services.$name" >>"$run_dir/$name.log" 2>&1 </dev/null &
       echo $! >"$run_dir/$name.pid"
     fi
     wait_ready "$name"
@@ -128,7 +134,7 @@ show_env() {
   local name
   derive_addresses
   for name in KAFKA_BOOTSTRAP_SERVERS KAFKA_REPLICATION_FACTOR KAFKA_MIN_INSYNC_REPLICAS DATABASE_URL \
-    INTAKE_PORT REPORTING_PORT AGGREGATOR_PORT CONSUMER_GROUP; do
+    INTAKE_PORT REPORTING_PORT AGGREGATOR_PORT CONSUMER_GROUP REPORTING_WORKERS REPORTING_METRICS_DIR; do
     printf '%s=%s\n' "$name" "${!name:-}"
   done
 }

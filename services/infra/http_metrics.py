@@ -11,12 +11,16 @@ Multiprocess mode (a service with several worker processes, e.g. reporting with
 supervisor process before the workers start (it creates the folder and removes the files of earlier
 runs, which would otherwise add old counts to the new ones), and answer `/metrics` with
 `metrics_response()`, which then merges every worker's files into one view. Gauges need a
-`multiprocess_mode` (for instance `livesum`), and `Gauge.set_function` does not work there.
+`multiprocess_mode` (for instance `livesum`), and `Gauge.set_function` does not work there. The
+`live*` gauges of a worker that is gone (killed, crashed and restarted by the supervisor) are
+dropped at the next scrape, so its last value does not stay in the sum; its counters stay, so
+totals never go back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -124,10 +128,37 @@ def prepare_multiprocess_dir() -> Path | None:
     return directory
 
 
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def forget_dead_processes(directory: Path) -> None:
+    """Remove the `live*` gauge files of processes that no longer run (multiprocess mode)."""
+    pids = {
+        int(match.group(1))
+        for path in directory.glob("gauge_live*.db")
+        if (match := _LIVE_GAUGE_FILE.fullmatch(path.name))
+    }
+    for pid in pids:
+        if not _alive(pid):
+            prometheus_multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
 def metrics_text() -> bytes:
     """The exposition text: every worker's metrics merged in multiprocess mode, else this process's."""
-    if multiprocess_dir() is None:
+    directory = multiprocess_dir()
+    if directory is None:
         return generate_latest(REGISTRY)
+    forget_dead_processes(directory)
     registry = CollectorRegistry()
     prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
+from services.infra.http_metrics import MULTIPROC_DIR_VARIABLE, multiprocess_dir, prepare_multiprocess_dir
 from services.infra.http_timeouts import PROTOCOL
 from services.reporting.app import create_app
 from services.reporting.config import ReportingSettings
+
+log = logging.getLogger(__name__)
 
 # Open SSE streams would otherwise keep uvicorn waiting for ever; the hub ends them at once on
 # SIGTERM, this bounds whatever else is still in flight.
@@ -31,10 +37,21 @@ class ReportingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def main() -> None:
-    settings = ReportingSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if settings.workers > 1:
+def run_workers(settings: ReportingSettings) -> None:
+    """Several worker processes behind one port, with one view of their metrics.
+
+    Each worker is a fresh interpreter (uvicorn spawns them) that reads PROMETHEUS_MULTIPROC_DIR
+    when it imports prometheus-client, so the folder is chosen here, before they start. Without
+    it every scrape would see the counters of whichever worker answered: counts would jump back
+    and forth. If the deployment names no folder, a private one lives as long as this supervisor.
+    """
+    private = None
+    if multiprocess_dir() is None:
+        private = tempfile.mkdtemp(prefix="tthc-reporting-metrics-")
+        os.environ[MULTIPROC_DIR_VARIABLE] = private
+        log.info("metrics of the %d workers merged in %s", settings.workers, private)
+    prepare_multiprocess_dir()
+    try:
         # uvicorn's supervisor imports the factory in each worker; streams then end within the
         # graceful shutdown bound rather than at once.
         uvicorn.run(
@@ -47,7 +64,19 @@ def main() -> None:
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             http=PROTOCOL,
         )
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def main() -> None:
+    settings = ReportingSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.workers > 1:
+        run_workers(settings)
         return
+    # One process: multiprocess mode only if PROMETHEUS_MULTIPROC_DIR is set; then start clean.
+    prepare_multiprocess_dir()
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -15,9 +15,11 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
 from starlette.requests import HTTPConnection
 
+from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.security_headers import SecurityHeadersMiddleware, script_hash
 from services.reporting import telemetry
 from services.reporting.api_docs import (
     REPORT_EXCERPT,
@@ -33,7 +35,7 @@ from services.reporting.config import ReportingSettings
 from services.reporting.dashboard import render_dashboard
 from services.reporting.indicators import year_window
 from services.reporting.queries import IndicatorQueries
-from services.reporting.report import to_html, to_markdown
+from services.reporting.report import HTML_STYLE, to_html, to_markdown
 from services.reporting.report_docx import DOCX_MEDIA_TYPE, to_docx
 from services.reporting.schemas import (
     MY_HAO_EXAMPLE,
@@ -54,14 +56,36 @@ from shared.tokens import DEV_READ_TOKEN, TokenRegistry
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The HTML report: a document of its own, with nothing to run and its one inline style allowed by
+# hash (a hash source serves a <style> as it serves a <script>). The dashboard and /docs load
+# everything from /assets and get the middleware's HTML policy.
+REPORT_HTML_POLICY = (
+    f"default-src 'none'; style-src {script_hash(HTML_STYLE)}; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 _STRING = {"schema": {"type": "string"}}
 
 
 UnitParam = Annotated[str, Query(description="Unit code", examples=["my-hao"])]
-FromParam = Annotated[date | None, Query(alias="from", description="First day (default: 1 January this year)")]
-ToParam = Annotated[date | None, Query(alias="to", description="Last day (default: today, Asia/Ho_Chi_Minh)")]
+# Contract §4: days outside 1970-01-01..2999-12-31 are 422 naming the parameter. No fact lies
+# outside them (the intake refuses such timestamps), and every window inside them can be computed
+# (the end of 9999-12-31 could not: the next day does not exist).
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+Day = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+FromParam = Annotated[
+    Day | None, Query(alias="from", description="First day, 1970-01-01..2999-12-31 (default: 1 January this year)")
+]
+ToParam = Annotated[
+    Day | None, Query(alias="to", description="Last day, 1970-01-01..2999-12-31 (default: today, Asia/Ho_Chi_Minh)")
+]
 YearParam = Annotated[
-    int | None, Query(ge=1970, le=9999, description="Calendar year (default: the current year)", examples=[2023])
+    int | None,
+    Query(
+        ge=EARLIEST_DAY.year,
+        le=LATEST_DAY.year,
+        description="Calendar year, 1970..2999 (default: the current year)",
+        examples=[2023],
+    ),
 ]
 ScopeParam = Annotated[
     UnitScope, Query(description="`subtree`: the unit and all its descendants; `self`: the unit only")
@@ -115,7 +139,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.service = ReportingService(tree, app.state.queries)
         app.state.hub = StreamHub(app.state.service.snapshots, stream_settings)
         app.state.hub.start()
-        telemetry.STREAMS.set_function(lambda: app.state.hub.streams)
         # What start-up built lives as long as the process: keep the garbage collector from
         # scanning it again in every full collection (pauses show in the tail latency).
         gc.collect()
@@ -141,6 +164,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.openapi = problem_only_openapi(app)  # type: ignore[method-assign]
+    # The middleware added last is the outermost: security headers go on every answer, timed or not.
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(UnknownUnit)
     async def _unknown_unit(_: Request, exc: UnknownUnit) -> JSONResponse:
@@ -375,7 +401,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         unit: UnitParam,
         year: YearParam = None,
         end: Annotated[
-            date | None, Query(alias="to", description="Last day, in `year` (default: 31 December or today)")
+            Day | None, Query(alias="to", description="Last day, in `year` (default: 31 December or today)")
         ] = None,
         format: Annotated[Literal["md", "html", "docx"], Query(description="Output format")] = "md",
         scope: Annotated[
@@ -395,7 +421,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                 headers={"Content-Disposition": f'attachment; filename="{report.filename_stem}.docx"'},
             )
         if format == "html":
-            return HTMLResponse(to_html(report))
+            return HTMLResponse(to_html(report), headers={"Content-Security-Policy": REPORT_HTML_POLICY})
         return Response(to_markdown(report), media_type="text/markdown; charset=utf-8")
 
     app.include_router(v1)
@@ -426,14 +452,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             window=year_window(year, now_utc()),
             token=DEV_READ_TOKEN if development else None,
         )
-        return HTMLResponse(
-            page,
-            headers={
-                "Cache-Control": "no-cache",
-                # Everything from this origin only: the page works without any external network.
-                "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'",
-            },
-        )
+        # Everything from this origin only (the middleware's policy): the page works without any
+        # external network.
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
@@ -455,14 +476,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             raise ProblemError(503, "Not ready", f"database not reachable: {exc}") from exc
         return {"status": "ready"}
 
-    @app.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-    )
-    async def metrics() -> Response:
-        """Prometheus metrics (text exposition format)."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     return app

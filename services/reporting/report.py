@@ -458,7 +458,8 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_HTML_STYLE = """
+# The report's only style, inline so the page stands alone when saved; its CSP allows it by hash.
+HTML_STYLE = """
 body { font-family: "Times New Roman", "Noto Serif", serif; font-size: 13pt; line-height: 1.45;
        max-width: 60em; margin: 2em auto; padding: 0 1.5em; color: #111; }
 h1 { text-align: center; font-size: 15pt; margin-bottom: 0.2em; }
@@ -482,7 +483,7 @@ def to_html(report: Report) -> str:
         "<!DOCTYPE html>",
         '<html lang="vi"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(report.subtitle)}</title><style>{_HTML_STYLE}</style></head><body>",
+        f"<title>{e(report.subtitle)}</title><style>{HTML_STYLE}</style></head><body>",
         f"<h1>{e(report.title)}</h1>",
         f'<p class="subtitle">{e(report.subtitle)}</p>',
     ]

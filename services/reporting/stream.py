@@ -20,6 +20,7 @@ from typing import Protocol
 import asyncpg
 
 from services.reporting.queries import ChangeMarker
+from services.reporting.telemetry import OPEN_STREAMS
 from services.reporting.versioning import SSE_HEARTBEAT, CachedSnapshot, opaque, sse_retry
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,11 @@ class StreamHub:
         if self._closed.is_set() or self._streams >= self._settings.max_streams:
             raise TooManyStreams
         self._streams += 1
+        OPEN_STREAMS.inc()
 
     def release(self) -> None:
         self._streams -= 1
+        OPEN_STREAMS.dec()
 
     async def subscribe(self, first: CachedSnapshot, last_event_id: str | None) -> AsyncGenerator[bytes, None]:
         """The SSE byte stream of one client, starting from `first` (the snapshot just read).

@@ -297,7 +297,7 @@ async def index766(client: httpx.AsyncClient, **window: str) -> dict[str, Any]:
     return body
 
 
-def points(value: float) -> str:
+def page_points(value: float) -> str:
     """The API's points (2 decimals) as the page prints them: 61.3 -> '61,3', 19.44 -> '19,44', 70 -> '70'."""
     whole, _, fraction = f"{value:.2f}".partition(".")
     fraction = fraction.rstrip("0")
@@ -305,7 +305,7 @@ def points(value: float) -> str:
 
 
 def total_text(index: dict[str, Any]) -> str:
-    return f"{points(index['score'])} / {points(index['computable_points'])} điểm"
+    return f"{page_points(index['score'])} / {page_points(index['computable_points'])} điểm"
 
 
 async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
@@ -325,14 +325,14 @@ async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
         await expect(rows).to_have_count(len(index["ranking"]))
         for position, child in enumerate(index["ranking"]):
             await expect(rows.nth(position)).to_have_attribute("data-unit", child["unit"], timeout=timeout)
-            await expect(rows.nth(position).locator("td.score")).to_have_text(points(child["score"]))
+            await expect(rows.nth(position).locator("td.score")).to_have_text(page_points(child["score"]))
         progress = next(g for g in index["groups"] if g["code"] == "TDGQ")
         on_time = progress["components"][0]
         hover = page.locator('#chart-766-groups g[data-group="TDGQ"] title')
         await expect(hover).to_contain_text(
             f"2.1 {on_time['name']}: {format_count(on_time['numerator'])}/{format_count(on_time['denominator'])}"
         )
-        await expect(hover).to_contain_text(f"{points(on_time['score'])}/20 điểm")
+        await expect(hover).to_contain_text(f"{page_points(on_time['score'])}/20 điểm")
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

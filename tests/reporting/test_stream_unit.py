@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.reporting.indicators import year_window
 from services.reporting.queries import ChangeMarker
@@ -121,15 +122,26 @@ async def test_heartbeat_when_nothing_changes() -> None:
     await hub.stop()
 
 
-async def test_the_cap_and_its_release() -> None:
+def open_streams() -> float:
+    value = REGISTRY.get_sample_value("tthc_reporting_open_streams")
+    assert value is not None
+    return value
+
+
+async def test_the_cap_and_its_release_and_the_open_streams_gauge() -> None:
     hub, _ = await started()
+    before = open_streams()
     for _ in range(3):
         hub.acquire()
     with pytest.raises(TooManyStreams):
         hub.acquire()
+    assert open_streams() == before + 3, "a refused stream is not counted"
     hub.release()
     hub.acquire()
     assert hub.streams == 3
+    for _ in range(3):
+        hub.release()
+    assert open_streams() == before
     await hub.stop()
 
 

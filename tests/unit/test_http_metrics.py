@@ -145,3 +145,41 @@ def test_several_workers_give_one_view_and_old_runs_are_cleared(
     line = 'tthc_http_requests_total{method="GET",route="/w/{n}",status="200"} 7.0'
     assert line in exposition, exposition
     assert 'tthc_http_request_duration_seconds_count{method="GET",route="/w/{n}"} 7.0' in exposition
+
+
+GAUGE_WORKER = textwrap.dedent(
+    """
+    import sys
+    from prometheus_client import Gauge
+
+    Gauge("tthc_test_open", "open things", multiprocess_mode="livesum").inc(int(sys.argv[1]))
+    """
+)
+
+
+def test_the_live_gauges_of_a_worker_that_is_gone_leave_the_sum(tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    _run(GAUGE_WORKER, "5", directory=directory)  # ended: its open things went with it
+    _run(WORKER, "2", directory=directory)  # ended too: its counts stay
+    alive = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            GAUGE_WORKER + "\nprint('ready', flush=True)\nsys.stdin.read()  # until the test is done",
+            "3",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert alive.stdout is not None and alive.stdout.readline() == "ready\n"
+        exposition = _run(READER, directory=directory)
+    finally:
+        alive.communicate(timeout=30)
+    assert "tthc_test_open 3.0" in exposition, exposition
+    assert 'tthc_http_requests_total{method="GET",route="/w/{n}",status="200"} 2.0' in exposition
+    assert len(list(directory.glob("gauge_livesum_*.db"))) == 1
