@@ -160,7 +160,8 @@ class IndicatorQueries:
                         counters(), _fetch_in_snapshot(helper, snapshot, _PROCEDURES_USED, procedures_args)
                     )
                 finally:
-                    await self._pool.release(helper)
+                    # Without a timeout, release would reset the connection within the acquire's.
+                    await self._pool.release(helper, timeout=_RELEASE_TIMEOUT)
         for rows in (cohorts, procedures):
             for r in rows:
                 counts = result.setdefault(r["unit"], dict.fromkeys(ALL_COUNTERS, 0))
@@ -200,6 +201,7 @@ class IndicatorQueries:
 
 # How long index_sums waits for a spare connection (one being opened) before using only its own.
 _HELPER_WAIT = 0.05
+_RELEASE_TIMEOUT = 30.0
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
 
