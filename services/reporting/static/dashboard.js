@@ -320,7 +320,13 @@
   }
   const refreshTrend = singleFlight(async () => {
     const months = core.trendMonths(lastMonthly);
-    const bodies = await Promise.all(months.map((m) => api("/v1/index766?" + q({ from: m.from, to: m.to }))));
+    let bodies;
+    try {
+      bodies = await Promise.all(months.map((m) => api("/v1/index766?" + q({ from: m.from, to: m.to }))));
+    } catch (err) {
+      requestTrend(); // a round that failed (a 503 under load) is tried again after the throttle period
+      throw err;
+    }
     lastTrend = months.map((m, i) => ({ ...m, score: bodies[i].score, computable: bodies[i].computable_points }));
     drawTrend(lastTrend);
   }, "trend 766");
