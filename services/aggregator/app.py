@@ -29,7 +29,7 @@ async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
         min_size=1,
         max_size=settings.db_pool_size,
         server_settings={
-            "search_path": settings.database_schema,
+            **settings.session_settings(),
             "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
         },
     )

@@ -109,7 +109,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             settings.database_url.get_secret_value(),
             min_size=1,
             max_size=settings.db_pool_size,
-            server_settings={"search_path": settings.database_schema},
+            server_settings=settings.session_settings(),
         )
         app.state.queries = IndicatorQueries(pool)
         app.state.service = ReportingService(tree, app.state.queries)
