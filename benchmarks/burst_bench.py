@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -135,11 +136,11 @@ class Stack:
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
                 continue
-            os.killpg(process.pid, 15)  # SIGTERM: each service drains and stops
+            os.killpg(process.pid, signal.SIGTERM)  # each service drains and stops
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
