@@ -58,14 +58,4 @@ class DatabaseSettingsMixin(BaseSettings):
 
     def session_settings(self) -> dict[str, str]:
         """PostgreSQL settings of every connection a service's pool opens on the schema."""
-        return {
-            "search_path": self.database_schema,
-            # asyncpg prepares and caches every statement, and from the sixth execution on
-            # PostgreSQL may switch a prepared statement to a generic plan, kept until the table's
-            # statistics change. On a fresh stack the first executions run on empty, never
-            # analyzed tables, so the aggregator's state loads and upserts keep plans made for
-            # empty tables through a whole burst (autovacuum analyzes a minute or so later).
-            # A custom plan per execution sees each table's current size; planning a state load of
-            # thousands of keys costs about 1-5 ms (docs/operations.md, "Fresh stack").
-            "plan_cache_mode": "force_custom_plan",
-        }
+        return {"search_path": self.database_schema}
