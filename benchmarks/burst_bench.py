@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -148,16 +149,22 @@ class Stack:
 def running(code: Path, keep: bool) -> Iterator[Stack]:
     log_dir = Path(tempfile.mkdtemp(prefix="burst-bench-"))
     stack = Stack(code, log_dir, uuid.uuid4().hex[:10])
+    failed = True
     try:
         for name in ("aggregator", "intake", "reporting"):  # the aggregator creates schema and topics
             stack.start(name)
         yield stack
+        failed = False
     finally:
         stack.stop()
         if keep:
             print(f"    kept schema {stack.schema}, topic {stack.topic}; logs in {log_dir}")
         else:
             asyncio.run(_cleanup(stack))
+            if failed:
+                print(f"    the services' logs: {log_dir}")
+            else:
+                shutil.rmtree(log_dir)
 
 
 async def _cleanup(stack: Stack) -> None:
