@@ -10,7 +10,7 @@
    ratio to the raw rate, peak RSS (VmHWM) and CPU time of the process.
 4. Optionally (--phases) the same in-process with timers around decode / plan / database, and
    (--profile FILE) under cProfile.
-5. Table sizes of the aggregator's schema.
+5. Table sizes of the aggregator's schema (indexes and TOAST included), in bytes per event.
 
 Usage: python benchmarks/aggregator_bench.py --events 200000 [--phases] [--profile out.prof] [--keep]
 Needs Kafka and PostgreSQL (deploy/kafka.sh start, deploy/postgres.sh start).
@@ -573,8 +573,11 @@ async def bench(args: argparse.Namespace) -> None:
             f"    CPU bound on {os.cpu_count()} cores (aggregator and database CPU per event, nothing else "
             f"running): {total * (os.cpu_count() or 1) / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f} events/s"
         )
-        for name, size, rows in await table_sizes(schema):
-            print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows")
+        sizes = await table_sizes(schema)
+        for name, size, rows in sizes:
+            print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows {size / total:8.1f} bytes/event")
+        everything = sum(size for _name, size, _rows in sizes)
+        print(f"    {'all tables':22} {everything / 2**20:9.1f} MiB {'':>17} {everything / total:8.1f} bytes/event")
 
         if args.phases or args.profile:
             seconds, timer = await run_in_process(phase_schema, topic, dlq, total, args.batch, args.profile)

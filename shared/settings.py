@@ -55,3 +55,7 @@ class DatabaseSettingsMixin(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql://tthc:tthc@127.0.0.1:5433/tthc")
     # Every table lives in this schema, so tests and replays can use their own.
     database_schema: str = Field(default="tthc", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    def session_settings(self) -> dict[str, str]:
+        """PostgreSQL settings of every connection a service's pool opens on the schema."""
+        return {"search_path": self.database_schema}

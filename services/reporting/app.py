@@ -133,7 +133,16 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             settings.database_url.get_secret_value(),
             min_size=1,
             max_size=settings.db_pool_size,
-            server_settings={"search_path": settings.database_schema},
+            server_settings={
+                **settings.session_settings(),
+                # asyncpg prepares and caches every statement, and from the sixth execution on
+                # PostgreSQL may keep a generic plan until the table's statistics change. On a
+                # fresh stack the first reads (the stream poller, the screens) run on empty, never
+                # analyzed tables: a plan made for those would serve a whole burst. The reads are
+                # small statements with a few parameters, planned each time at a cost not measured
+                # separately (docs/operations.md, "Fresh stack").
+                "plan_cache_mode": "force_custom_plan",
+            },
         )
         app.state.queries = IndicatorQueries(pool)
         app.state.service = ReportingService(tree, app.state.queries)
