@@ -326,9 +326,11 @@ async def snapshot_paced(port: int, conditional: bool) -> LoadResult:
     )
 
 
-async def province_year(port: int, path: str = "/v1/indicators") -> LoadResult:
+async def province_year(port: int, path: str = "/v1/indicators", year_to_date: bool = False) -> LoadResult:
+    """Sequential queries over the province for the last 365 days (or the calendar year to date)."""
     today = local_day(datetime.now(UTC))
-    target = f"{path}?unit=tinh&from={(today - timedelta(days=364)).isoformat()}&to={today.isoformat()}"
+    start = today.replace(month=1, day=1) if year_to_date else today - timedelta(days=364)
+    target = f"{path}?unit=tinh&from={start.isoformat()}&to={today.isoformat()}"
     conn = await Connection.open(port)
     latencies: list[float] = []
     try:
@@ -444,12 +446,18 @@ async def repeat(runs: int, measure: Callable[[], Awaitable[LoadResult]]) -> tup
 
 
 async def index_section(port: int, runs: int) -> None:
-    result, all_runs = await repeat(runs, lambda: province_year(port, "/v1/index766"))
-    print(
-        f"index766, province (100 units, {PROCEDURES_PER_UNIT * 100:,} procedures) x 365 days: "
-        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms [{PROVINCE_QUERIES} sequential queries; "
-        f"runs p99: {', '.join(f'{r.p99_ms:.1f}' for r in all_runs)}]"
-    )
+    # The IOC's window is the calendar year to date (one year of bitmaps); the last 365 days span
+    # two years, which takes the general per-procedure query.
+    for year_to_date, label in ((True, "the year to date"), (False, "the last 365 days")):
+        result, all_runs = await repeat(
+            runs,
+            lambda ytd=year_to_date: province_year(port, "/v1/index766", ytd),  # type: ignore[misc]
+        )
+        print(
+            f"index766, province (100 units, {PROCEDURES_PER_UNIT * 100:,} procedures), {label}: "
+            f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms [{PROVINCE_QUERIES} sequential queries; "
+            f"runs p99: {', '.join(f'{r.p99_ms:.1f}' for r in all_runs)}]"
+        )
 
 
 async def main(runs: int, quick: bool, python: str, index_only: bool) -> None:

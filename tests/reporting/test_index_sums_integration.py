@@ -1,5 +1,6 @@
 """The Decision 766 sums read in one snapshot, whether the per-procedure query runs on a second
-connection that imports it or after the others on the same one (real PostgreSQL)."""
+connection that imports it or after the others on the same one, and whether the window lies in one
+year or spans two (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ async def _fill(conn: asyncpg.Connection) -> None:
             mask if code != "p2" else zeros,
             mask,
         )
+    # p2 received online on 15 December 2025 only: used in a window across the new year, not in 2026.
+    december = "0" * 348 + "1" + "0" * 17
+    await conn.execute(
+        "INSERT INTO procedure_years (unit, procedure_code, year, received_online, fee_synced, paid_online) "
+        "VALUES ('a', 'p2', 2025, $1::text::bit(366), $2::text::bit(366), $2::text::bit(366))",
+        december,
+        "0" * 366,
+    )
 
 
 async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) -> None:
@@ -71,3 +80,25 @@ async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) 
     assert (a["received"], a["synced"], a["handled_ended"], a["handled_ended_on_time"]) == (5, 4, 3, 2)
     assert a["procedures_online_used"] == 1  # p1: online and used; p2 online, not used; p3 not online
     assert a["procedures_fee_bearing_with_fee_data"] == 3 and a["procedures_fee_bearing_paid_online"] == 3
+
+
+async def test_a_window_across_two_years_sees_the_days_of_both(db_schema: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await apply_migrations(conn, db_schema)
+        await conn.execute(f'SET search_path TO "{db_schema}"')
+        await _fill(conn)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2, server_settings={"search_path": db_schema})
+    try:
+        queries = IndicatorQueries(pool)
+        across = await queries.index_sums(["a"], date(2025, 12, 1), DAY, end_of_day(DAY))
+        december = await queries.index_sums(["a"], date(2025, 12, 1), date(2025, 12, 31), end_of_day(DAY))
+        january = await queries.index_sums(["a"], date(2026, 1, 1), date(2026, 1, 31), end_of_day(DAY))
+    finally:
+        await pool.close()
+    assert across["a"]["procedures_online_used"] == 2  # p1 in March 2026, p2 in December 2025
+    assert december["a"]["procedures_online_used"] == 1  # p2 only (one-year query)
+    assert january["a"].get("procedures_online_used", 0) == 0
+    assert across["a"]["procedures_fee_bearing_with_fee_data"] == 3
