@@ -13,6 +13,12 @@ from fastapi import FastAPI
 
 from services.infra.http_metrics import MULTIPROC_DIR_VARIABLE, multiprocess_dir, prepare_multiprocess_dir
 from services.infra.http_timeouts import PROTOCOL
+
+# The app's metrics open their files in the multiprocess folder while the app is imported: the
+# folder must exist by then (deploy/services.sh names one under .local/run that may not yet).
+if (_metrics_dir := multiprocess_dir()) is not None:
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+
 from services.reporting.app import create_app
 from services.reporting.config import ReportingSettings
 
