@@ -378,6 +378,18 @@ _DATA_ERRORS = (
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
+_BATCH_TABLES = (
+    "consumer_positions",
+    "event_identities",
+    "aggregate_states",
+    "level_changes",
+    "cohort_changes",
+    "procedure_days",
+    "procedure_years",
+    "procedure_periods",
+    "daily_counts",
+)
+
 PublishDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 
 
@@ -387,6 +399,11 @@ class AggregatorStore:
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self._pool = pool
         self._schema = schema
+
+    async def refresh_statistics(self) -> None:
+        """ANALYZE the tables a batch reads and writes (it does not block their writers)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(f"ANALYZE {', '.join(_BATCH_TABLES)}")
 
     async def load_positions(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         try:
