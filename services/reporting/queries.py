@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -53,6 +54,25 @@ def _cohorts_sql() -> str:
     )
 
 
+# The procedures of the units ($1) published at as_of ($2), with their flags (a set of periods:
+# any period holding at as_of counts).
+_PUBLISHED = """published AS (
+    SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
+    FROM procedure_periods
+    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
+    GROUP BY unit, procedure_code
+)"""
+
+
+def _counts_of_used(used: Callable[[str], str]) -> str:
+    """Per unit, the published procedures with each flag for which `used(counter)` holds."""
+    online, fee_data, paid = PROCEDURE_SUMS
+    return f"""SELECT p.unit,
+       count(*) FILTER (WHERE p.online AND {used("received_online")})::bigint AS {online},
+       count(*) FILTER (WHERE p.fee_bearing AND {used("fee_synced")})::bigint AS {fee_data},
+       count(*) FILTER (WHERE p.fee_bearing AND {used("paid_online")})::bigint AS {paid}"""
+
+
 # Decision 766, 3.2 and 3.5: per stored unit, the procedures published at as_of ($2) with the flag
 # that had at least one such dossier on a day of the window: one AND of each procedure's year
 # bitmap with the window's mask of that year ($3, $4).
@@ -64,19 +84,10 @@ def _procedures_used_sql() -> str:
             f"AND bit_count(y.{counter} & m.mask) > 0)"
         )
 
-    online, fee_data, paid = PROCEDURE_SUMS
     return f"""
 WITH masks AS (SELECT year, mask::bit(366) AS mask FROM unnest($3::int[], $4::text[]) AS m(year, mask)),
-published AS (
-    SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
-    FROM procedure_periods
-    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
-    GROUP BY unit, procedure_code
-)
-SELECT p.unit,
-       count(*) FILTER (WHERE p.online AND {used("received_online")})::bigint AS {online},
-       count(*) FILTER (WHERE p.fee_bearing AND {used("fee_synced")})::bigint AS {fee_data},
-       count(*) FILTER (WHERE p.fee_bearing AND {used("paid_online")})::bigint AS {paid}
+{_PUBLISHED}
+{_counts_of_used(used)}
 FROM published AS p GROUP BY p.unit
 """
 
@@ -86,22 +97,12 @@ FROM published AS p GROUP BY p.unit
 # no grouping per procedure, and a bitmap is tested only for procedures with the flag (a third of
 # the time of the general query for a province-year, benchmarks/reporting_bench.py).
 def _procedures_used_in_one_year_sql() -> str:
-    online, fee_data, paid = PROCEDURE_SUMS
-
     def used(counter: str) -> str:
         return f"bit_count(y.{counter} & $4::text::bit(366)) > 0"
 
     return f"""
-WITH published AS (
-    SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
-    FROM procedure_periods
-    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
-    GROUP BY unit, procedure_code
-)
-SELECT p.unit,
-       count(*) FILTER (WHERE p.online AND {used("received_online")})::bigint AS {online},
-       count(*) FILTER (WHERE p.fee_bearing AND {used("fee_synced")})::bigint AS {fee_data},
-       count(*) FILTER (WHERE p.fee_bearing AND {used("paid_online")})::bigint AS {paid}
+WITH {_PUBLISHED}
+{_counts_of_used(used)}
 FROM published AS p
 JOIN procedure_years AS y ON y.unit = p.unit AND y.procedure_code = p.procedure_code AND y.year = $3
 GROUP BY p.unit

@@ -54,7 +54,9 @@ async def _fill(conn: asyncpg.Connection) -> None:
     )
 
 
-async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) -> None:
+@pytest.fixture
+async def filled(db_schema: str) -> str:
+    """A migrated schema holding a unit's counters, one cohort row and three procedures."""
     conn = await asyncpg.connect(DATABASE_URL)
     try:
         await apply_migrations(conn, db_schema)
@@ -62,6 +64,11 @@ async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) 
         await _fill(conn)
     finally:
         await conn.close()
+    return db_schema
+
+
+async def test_the_sums_are_the_same_with_one_connection_or_two(filled: str) -> None:
+    db_schema = filled
     sums = []
     for size in (1, 3):  # one connection: no helper for the procedures query, it waits its turn
         pool = await asyncpg.create_pool(
@@ -82,14 +89,8 @@ async def test_the_sums_are_the_same_with_one_connection_or_two(db_schema: str) 
     assert a["procedures_fee_bearing_with_fee_data"] == 3 and a["procedures_fee_bearing_paid_online"] == 3
 
 
-async def test_a_window_across_two_years_sees_the_days_of_both(db_schema: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await apply_migrations(conn, db_schema)
-        await conn.execute(f'SET search_path TO "{db_schema}"')
-        await _fill(conn)
-    finally:
-        await conn.close()
+async def test_a_window_across_two_years_sees_the_days_of_both(filled: str) -> None:
+    db_schema = filled
     pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2, server_settings={"search_path": db_schema})
     try:
         queries = IndicatorQueries(pool)
