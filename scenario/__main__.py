@@ -24,7 +24,7 @@ from scenario.client import DEFAULT_BATCH_SIZE, IntakeError, PostStats, post_eve
 from scenario.expected import COUNT_GROUPS, GROUPS, Window, combined, contributions_of, decode, differences, figures
 from scenario.generate import generate_events
 from scenario.plan import PILOTS, TOWN, load_scenario
-from shared.vietnamese import format_count, format_percent
+from shared.vietnamese import format_count, format_percent, format_points
 
 DEV_READ_TOKEN = "dev-read-token"
 POLL_INTERVAL = 0.1
@@ -275,11 +275,6 @@ def _print_pilot_table(shown: Mapping[str, Mapping[str, Any]], names: Mapping[st
 
 def index766_url(reporting: str, unit: str, window: Window) -> str:
     return f"{reporting}/v1/index766?unit={unit}&from={window.start}&to={window.end}"
-
-
-def format_points(value: float) -> str:
-    """Points as officers read them: one decimal, a decimal comma (61,3)."""
-    return f"{value:.1f}".replace(".", ",")
 
 
 def _print_index766(index: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from shared.timezone import LOCAL_TZ, end_of_day, local_day
-from shared.vietnamese import format_count
+from shared.vietnamese import format_count, format_points
 
 Scope = Literal["subtree", "self"]
 
@@ -386,12 +386,6 @@ def _section_children(data: ReportInput) -> Section:
     return Section("9", title, tuple(items))
 
 
-def points(value: float) -> str:
-    """Points as the index prints them: up to 2 decimals, a decimal comma (6,25; 12; 0,5)."""
-    text = f"{Decimal(str(value)).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}".rstrip("0").rstrip(".")
-    return text.replace(".", ",")
-
-
 def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
     """The unit's Decision 766 components for the year, with their counts, and the children's ranking."""
     phrase = in_sentence(data.unit_name)
@@ -400,9 +394,9 @@ def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
     items: list[Block] = [
         Item(
             f"Điểm Chỉ số phục vụ người dân, doanh nghiệp của {phrase} (tính cả các đơn vị trực thuộc) "
-            f"{period}: {points(index['score'])} điểm "
-            f"trên {points(index['computable_points'])} điểm tính được từ số liệu của hệ thống "
-            f"(tổng điểm bộ chỉ số {points(total)}; công thức {index['formula']})."
+            f"{period}: {format_points(index['score'])} điểm "
+            f"trên {format_points(index['computable_points'])} điểm tính được từ số liệu của hệ thống "
+            f"(tổng điểm bộ chỉ số {format_points(total)}; công thức {index['formula']})."
         )
     ]
     rows = []
@@ -411,9 +405,9 @@ def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
             if component["computed"]:
                 counts = f"{format_count(component['numerator'])}/{format_count(component['denominator'])}"
                 ratio = percent(component["numerator"], component["denominator"])
-                score = f"{points(component['score'])}/{points(component['max_points'])}"
+                score = f"{format_points(component['score'])}/{format_points(component['max_points'])}"
             else:
-                counts, ratio, score = NO_FIGURE, NO_FIGURE, f"chưa tính/{points(component['max_points'])}"
+                counts, ratio, score = NO_FIGURE, NO_FIGURE, f"chưa tính/{format_points(component['max_points'])}"
             rows.append((component["code"], component["name"], counts, ratio, score))
     items.append(
         Table(
@@ -424,7 +418,7 @@ def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
     )
     if index["ranking"]:
         ranking = "; ".join(
-            f"{place}. {in_sentence(rank['name'])} {points(rank['score'])} điểm"
+            f"{place}. {in_sentence(rank['name'])} {format_points(rank['score'])} điểm"
             for place, rank in enumerate(index["ranking"], start=1)
         )
         items.append(Item(f"Xếp hạng các đơn vị trực thuộc: {ranking}."))

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from scenario.__main__ import format_points
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.replay import replay_and_compare
+from shared.vietnamese import format_points
 from tests.conftest import DATABASE_URL, KAFKA, unique
 from tests.processes import REPO, ServiceSet
 

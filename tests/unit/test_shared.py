@@ -9,7 +9,7 @@ import pytest
 from shared.polling import PollTimeout, poll_until
 from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry, hash_token
 from shared.units import HUNG_YEN_UNITS_RESOURCE, UnitRegistry, UnitTree, UnitTreeError
-from shared.vietnamese import format_count, format_percent
+from shared.vietnamese import format_count, format_percent, format_points
 
 TREE = UnitTree.load(None)
 
@@ -89,6 +89,13 @@ def test_counts_use_dots_for_thousands(value: int, text: str) -> None:
 )
 def test_percentages_use_a_decimal_comma(ratio: float | None, decimals: int, text: str) -> None:
     assert format_percent(ratio, decimals) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(6.25, "6,25"), (12.0, "12"), (0.5, "0,5"), (55.65, "55,65"), (19.445, "19,45"), (0.0, "0")]
+)
+def test_index_points_have_up_to_two_decimals_and_a_decimal_comma(value: float, text: str) -> None:
+    assert format_points(value) == text
 
 
 async def test_polling_returns_the_first_truthy_answer() -> None:
