@@ -70,11 +70,8 @@ def build_batch(
     dead letters.
     """
     batch = Batch(topic=topic)
-    for tp, partition_records in records.items():
+    for tp, fresh in fresh_records(records, positions).items():
         start = positions[tp.partition]
-        fresh = [r for r in partition_records if start is None or r.offset >= start]
-        if not fresh:
-            continue
         batch.ranges[tp.partition] = (start, fresh[-1].offset + 1)
         for record in fresh:
             raw = record.value
@@ -358,8 +355,11 @@ class EventConsumer:
         # applies from these positions; the store's compare-and-set refuses it if they moved.
         positions = dict(self._positions)
         now, assigned = time.monotonic(), self._consumer.assignment()
-        for tp, partition_records in fresh_records(records, positions).items():
-            first = partition_records[0]
+        for tp, partition_records in records.items():
+            start = positions.get(tp.partition)
+            first = next((r for r in partition_records if start is None or r.offset >= start), None)
+            if first is None:
+                continue
             highwater = self._consumer.highwater(tp) if tp in assigned else None  # a rebalance may have moved it
             self._progress.fetched(tp.partition, first.offset, intake_time(first), highwater, now)
         lanes = split_into_lanes(records, self._settings.apply_lanes)

@@ -17,10 +17,10 @@ DUPLICATES = Counter("tthc_aggregator_duplicates_total", "Events skipped as repe
 DEAD_LETTERS = Counter(
     "tthc_aggregator_dead_letters_total", "Records sent to the dead-letter topic, by reason", ["reason"]
 )
-# applied; refused (another instance moved the positions); failed (about the world: retried after a
-# back-off); split (an event's data was refused: the batch is split to dead-letter that event).
 for _kind in DeadLetterKind:  # every reason is a series from the start, at 0
     DEAD_LETTERS.labels(reason=_kind.value)
+# applied; refused (another instance moved the positions); failed (about the world: retried after a
+# back-off); split (an event's data was refused: the batch is split to dead-letter that event).
 BATCHES = Counter("tthc_aggregator_batches_total", "Batches (one transaction each) by outcome", ["outcome"])
 BATCH_SECONDS = Histogram(
     "tthc_aggregator_batch_seconds",
@@ -47,9 +47,9 @@ STALLED_PARTITIONS = Gauge(
 class BatchHistogram(Collector):
     """A histogram observed a batch at a time.
 
-    prometheus_client's Histogram takes a lock per observation (about 3 µs): per record, an eighth
-    of the aggregator's CPU per event. Here a batch's values are counted into the buckets in one
-    pass (under a microsecond each); observation and collection run on the event loop's thread.
+    prometheus_client's Histogram takes a lock per observation: with the header read, 4.5 µs per
+    record against 1.9 µs here, where a batch's values are counted into the buckets in one pass.
+    Observation and collection run on the event loop's thread.
     """
 
     def __init__(

@@ -50,6 +50,7 @@ from services.reporting.service import Scope as UnitScope
 from services.reporting.sse import EventStreamResponse
 from services.reporting.stream import StreamHub, StreamSettings, TooManyStreams
 from services.reporting.versioning import if_none_match_matches
+from shared.events import EARLIEST_INSTANT, LATEST_INSTANT
 from shared.http_problems import Problem, ProblemError, install_problem_handlers, problem_response
 from shared.tokens import DEV_READ_TOKEN, TokenRegistry
 
@@ -70,7 +71,7 @@ UnitParam = Annotated[str, Query(description="Unit code", examples=["my-hao"])]
 # Contract §4: days outside 1970-01-01..2999-12-31 are 422 naming the parameter. No fact lies
 # outside them (the intake refuses such timestamps), and every window inside them can be computed
 # (the end of 9999-12-31 could not: the next day does not exist).
-EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+EARLIEST_DAY, LATEST_DAY = EARLIEST_INSTANT.date(), LATEST_INSTANT.date()  # in Vietnam's time
 Day = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 FromParam = Annotated[
     Day | None, Query(alias="from", description="First day, 1970-01-01..2999-12-31 (default: 1 January this year)")
