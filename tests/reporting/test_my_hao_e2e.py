@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,7 @@ from scenario.client import post_events
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
 from services.reporting.report import in_sentence, percent
-from services.reporting.report import points as report_points
-from shared.vietnamese import format_count
+from shared.vietnamese import format_count, format_points
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.processes import ServiceSet
 from tests.reporting.support import READ, in_2023, post, received, running_services
@@ -152,7 +152,7 @@ async def test_report_section_10_is_the_decision_766_index_of_the_year(client: h
     response = await client.get("/v1/index766", params=window)
     assert response.status_code == 200, response.text
     index = response.json()
-    total = f"{report_points(index['score'])} điểm trên {report_points(index['computable_points'])} điểm"
+    total = f"{format_points(index['score'])} điểm trên {format_points(index['computable_points'])} điểm"
     assert f"{total} tính được" in section
     for group in index["groups"]:
         for c in group["components"]:
@@ -160,7 +160,7 @@ async def test_report_section_10_is_the_decision_766_index_of_the_year(client: h
                 counts = f"{format_count(c['numerator'])}/{format_count(c['denominator'])}"
                 assert f"| {c['code']} | {c['name']} | {counts} |" in section, c
     expected = "; ".join(
-        f"{place}. {in_sentence(rank['name'])} {report_points(rank['score'])} điểm"
+        f"{place}. {in_sentence(rank['name'])} {format_points(rank['score'])} điểm"
         for place, rank in enumerate(index["ranking"], start=1)
     )
     assert index["ranking"] and f"Xếp hạng các đơn vị trực thuộc: {expected}." in section
@@ -223,10 +223,32 @@ def browser_available() -> None:
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
 
 
+@asynccontextmanager
+async def open_dashboard(services: ServiceSet) -> AsyncIterator[tuple[Any, list[str], list[str]]]:
+    """Chromium on the Mỹ Hào 2023 dashboard at 1920x1080: the page, its loads, and what failed
+    (requests, script errors, and console errors such as a style or script the CSP refuses)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            loads: list[str] = []
+            page.on("load", lambda _: loads.append("load"))
+            failed: list[str] = []
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on("pageerror", lambda error: failed.append(str(error)))
+            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+            await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
+            yield page, loads, failed
+        finally:
+            await browser.close()
+
+
 async def test_dashboard_shows_the_figures_and_changes_live(
     browser_available: None, client: httpx.AsyncClient, services: ServiceSet, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     snapshot: dict[str, Any] = (await client.get("/v1/snapshot", params={"unit": "my-hao", "year": "2023"})).json()
     d, docs = snapshot["dossiers"], snapshot["documents"]
@@ -249,42 +271,31 @@ async def test_dashboard_shows_the_figures_and_changes_live(
     ).json()
     minh_duc = next(r for r in breakdown["rows"] if r["unit"] == "my-hao.minh-duc")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            loads: list[str] = []
-            page.on("load", lambda _: loads.append("load"))
-            failed: list[str] = []
-            page.on("requestfailed", lambda request: failed.append(request.url))
-            page.on("pageerror", lambda error: failed.append(str(error)))
-            await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
-            for selector, text in expected_cards.items():
-                await expect(page.locator(selector)).to_have_text(text, timeout=15_000)
-            await expect(page.locator("#unit-name")).to_have_text("Thị xã Mỹ Hào")
-            row = page.locator('#breakdown tr[data-unit="my-hao.minh-duc"] td')
-            await expect(row.nth(1)).to_have_text(format_count(minh_duc["dossiers"]["received"]), timeout=15_000)
-            await expect(page.locator("#chart-units rect")).to_have_count(2 * 13)
-            await expect(page.locator("#chart-months rect")).to_have_count(2 * 12)
-            await expect(page.locator("#live-text")).to_have_text("Trực tuyến")
-            index = await index766(client)
-            await expect(page.locator("#fig-766-total")).to_have_text(total_text(index), timeout=15_000)
-            await expect(page.locator("#chart-766-trend circle")).to_have_count(12, timeout=15_000)
-            await page.screenshot(path=str(tmp_path_factory.mktemp("screens") / "dashboard-1920x1080.png"))
+    async with open_dashboard(services) as (page, loads, failed):
+        for selector, text in expected_cards.items():
+            await expect(page.locator(selector)).to_have_text(text, timeout=15_000)
+        await expect(page.locator("#unit-name")).to_have_text("Thị xã Mỹ Hào")
+        row = page.locator('#breakdown tr[data-unit="my-hao.minh-duc"] td')
+        await expect(row.nth(1)).to_have_text(format_count(minh_duc["dossiers"]["received"]), timeout=15_000)
+        await expect(page.locator("#chart-units rect")).to_have_count(2 * 13)
+        await expect(page.locator("#chart-months rect")).to_have_count(2 * 12)
+        await expect(page.locator("#live-text")).to_have_text("Trực tuyến")
+        index = await index766(client)
+        await expect(page.locator("#fig-766-total")).to_have_text(total_text(index), timeout=15_000)
+        await expect(page.locator("#chart-766-trend circle")).to_have_count(12, timeout=15_000)
+        await page.screenshot(path=str(tmp_path_factory.mktemp("screens") / "dashboard-1920x1080.png"))
 
-            events = [received("my-hao.minh-duc", in_2023(day)) for day in (4, 5, 6)]
-            async with httpx.AsyncClient(timeout=30) as intake:
-                await post(intake, services.url("intake"), events)
-            await expect(page.locator("#fig-received")).to_have_text(format_count(d["received"] + 3), timeout=5_000)
-            await expect(row.nth(1)).to_have_text(format_count(minh_duc["dossiers"]["received"] + 3), timeout=5_000)
-            assert loads == ["load"], "the page changed without a reload"
-            assert not failed, failed
-            await expect(page.locator(".big.flash")).to_have_count(0)  # changed figures flash briefly
-            screens = os.environ.get("DASHBOARD_SCREENSHOT")
-            shot = Path(screens) if screens else tmp_path_factory.mktemp("screens") / "dashboard-live.png"
-            await page.screenshot(path=str(shot), animations="disabled")  # the flash's fade ended
-        finally:
-            await browser.close()
+        events = [received("my-hao.minh-duc", in_2023(day)) for day in (4, 5, 6)]
+        async with httpx.AsyncClient(timeout=30) as intake:
+            await post(intake, services.url("intake"), events)
+        await expect(page.locator("#fig-received")).to_have_text(format_count(d["received"] + 3), timeout=5_000)
+        await expect(row.nth(1)).to_have_text(format_count(minh_duc["dossiers"]["received"] + 3), timeout=5_000)
+        assert loads == ["load"], "the page changed without a reload"
+        assert not failed, failed
+        await expect(page.locator(".big.flash")).to_have_count(0)  # changed figures flash briefly
+        screens = os.environ.get("DASHBOARD_SCREENSHOT")
+        shot = Path(screens) if screens else tmp_path_factory.mktemp("screens") / "dashboard-live.png"
+        await page.screenshot(path=str(shot), animations="disabled")  # the flash's fade ended
 
 
 YEAR_2023 = {"unit": "my-hao", "from": "2023-01-01", "to": "2023-12-31"}
@@ -297,15 +308,8 @@ async def index766(client: httpx.AsyncClient, **window: str) -> dict[str, Any]:
     return body
 
 
-def page_points(value: float) -> str:
-    """The API's points (2 decimals) as the page prints them: 61.3 -> '61,3', 19.44 -> '19,44', 70 -> '70'."""
-    whole, _, fraction = f"{value:.2f}".partition(".")
-    fraction = fraction.rstrip("0")
-    return format_count(int(whole)) + (f",{fraction}" if fraction else "")
-
-
 def total_text(index: dict[str, Any]) -> str:
-    return f"{page_points(index['score'])} / {page_points(index['computable_points'])} điểm"
+    return f"{format_points(index['score'])} / {format_points(index['computable_points'])} điểm"
 
 
 async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
@@ -313,7 +317,7 @@ async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
 ) -> None:
     """The 766 total, groups (numerators and denominators on hover), ranking and trend are the API's,
     and follow it when events push the best-ranked child down, without a reload."""
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import Page, expect
 
     before = await index766(client)
     march = {"from": "2023-03-01", "to": "2023-03-31"}
@@ -325,62 +329,49 @@ async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
         await expect(rows).to_have_count(len(index["ranking"]))
         for position, child in enumerate(index["ranking"]):
             await expect(rows.nth(position)).to_have_attribute("data-unit", child["unit"], timeout=timeout)
-            await expect(rows.nth(position).locator("td.score")).to_have_text(page_points(child["score"]))
+            await expect(rows.nth(position).locator("td.score")).to_have_text(format_points(child["score"]))
         progress = next(g for g in index["groups"] if g["code"] == "TDGQ")
         on_time = progress["components"][0]
         hover = page.locator('#chart-766-groups g[data-group="TDGQ"] title')
         await expect(hover).to_contain_text(
             f"2.1 {on_time['name']}: {format_count(on_time['numerator'])}/{format_count(on_time['denominator'])}"
         )
-        await expect(hover).to_contain_text(f"{page_points(on_time['score'])}/20 điểm")
+        await expect(hover).to_contain_text(f"{format_points(on_time['score'])}/20 điểm")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            loads: list[str] = []
-            page.on("load", lambda _: loads.append("load"))
-            failed: list[str] = []
-            page.on("requestfailed", lambda request: failed.append(request.url))
-            page.on("pageerror", lambda error: failed.append(str(error)))
-            # A style or script the page's Content-Security-Policy refuses is reported here.
-            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
-            await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
-            await expect(page.locator("#index766 h2")).to_have_text("Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)")
-            await shows(page, before, timeout=15_000)
-            trend = page.locator('#chart-766-trend circle[data-month="2023-03"] title')
-            await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_before)}", timeout=15_000)
+    async with open_dashboard(services) as (page, loads, failed):
+        await expect(page.locator("#index766 h2")).to_have_text("Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)")
+        await shows(page, before, timeout=15_000)
+        trend = page.locator('#chart-766-trend circle[data-month="2023-03"] title')
+        await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_before)}", timeout=15_000)
 
-            # Overdue dossiers received directly and never synchronised: progress, online share,
-            # synchronisation, digitization and satisfaction of the best-ranked child all drop.
-            best = before["ranking"][0]["unit"]
-            received_before = await received_count(client, best)
-            events = [
-                received(best, in_2023(day), due_at=in_2023(day + 1), channel="direct")
-                for day in range(1, 26)
-                for _ in range(2)
-            ]
-            async with httpx.AsyncClient(timeout=30) as intake:
-                await post(intake, services.url("intake"), events)
+        # Overdue dossiers received directly and never synchronised: progress, online share,
+        # synchronisation, digitization and satisfaction of the best-ranked child all drop.
+        best = before["ranking"][0]["unit"]
+        received_before = await received_count(client, best)
+        events = [
+            received(best, in_2023(day), due_at=in_2023(day + 1), channel="direct")
+            for day in range(1, 26)
+            for _ in range(2)
+        ]
+        async with httpx.AsyncClient(timeout=30) as intake:
+            await post(intake, services.url("intake"), events)
 
-            async def all_applied() -> bool:
-                return await received_count(client, best) == received_before + len(events)
+        async def all_applied() -> bool:
+            return await received_count(client, best) == received_before + len(events)
 
-            await eventually(all_applied, timeout=30, what="the posted dossiers counted")
-            after = await index766(client)
-            assert after["score"] < before["score"]
-            assert after["ranking"][0]["unit"] != best, "the best-ranked child is no longer first"
-            await shows(page, after, timeout=10_000)
-            march_after = await index766(client, **march)
-            assert march_after["score"] < march_before["score"]
-            # The trend refreshes at most every 15 s, and a round is twelve /v1/index766 calls (one
-            # per month), each several hundred milliseconds on a loaded 2-core machine: up to a
-            # throttle period, a round on the last change's data and the round already running.
-            await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_after)}", timeout=60_000)
-            assert loads == ["load"], "the page changed without a reload"
-            assert not failed, failed
-        finally:
-            await browser.close()
+        await eventually(all_applied, timeout=30, what="the posted dossiers counted")
+        after = await index766(client)
+        assert after["score"] < before["score"]
+        assert after["ranking"][0]["unit"] != best, "the best-ranked child is no longer first"
+        await shows(page, after, timeout=10_000)
+        march_after = await index766(client, **march)
+        assert march_after["score"] < march_before["score"]
+        # The trend refreshes at most every 15 s, and a round is twelve /v1/index766 calls (one
+        # per month), each several hundred milliseconds on a loaded 2-core machine: up to a
+        # throttle period, a round on the last change's data and the round already running.
+        await expect(trend).to_have_text(f"Tháng 3/2023: {total_text(march_after)}", timeout=60_000)
+        assert loads == ["load"], "the page changed without a reload"
+        assert not failed, failed
 
 
 async def received_count(client: httpx.AsyncClient, unit: str) -> int:
