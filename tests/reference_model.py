@@ -68,6 +68,11 @@ RATES = {
 
 
 InWindow = Callable[[datetime | None], bool]
+# Whether the events of a unit code on a local day count (the roll-up of a tree, §1.1): a dossier is
+# asked with its received unit and day, a document with its registered ones, a procedure with the
+# unit and day of its winning publication and the day of `as_of` (its unit must still exist then).
+UnitFilter = Callable[[str, date], bool]
+ProcedureFilter = Callable[[str, date, date], bool]
 
 
 # --- building events ------------------------------------------------------------------------------
@@ -179,35 +184,89 @@ def local_day(moment: datetime) -> date:
 # --- figures --------------------------------------------------------------------------------------
 
 
-def figures(
-    events: Iterable[Any], start: date, end: date, as_of: datetime, units: Iterable[str]
-) -> dict[str, dict[str, Any]]:
-    """Every figure of §5 for window [start, end], time `as_of` and the given units, plus the rates."""
-    chosen = set(units)
-    distinct = distinct_events(events)
+@dataclass(frozen=True)
+class Prepared:
+    """The distinct events grouped by subject, read once for many queries over the same stream."""
 
-    def in_window(moment: datetime | None) -> bool:
-        return moment is not None and start <= local_day(moment) <= end
+    by_subject: Mapping[tuple[str, str], list[_Event]]
+    # The unit code and local day a dossier (its winning `received`) or document (its winning
+    # `registered`) counts by; None when it counts nowhere. Only a shortcut: the counting functions
+    # decide again from the events.
+    anchors: Mapping[tuple[str, str], tuple[str, date] | None]
 
+
+def _anchor(family: str, items: list[_Event]) -> tuple[str, date] | None:
+    kind, field = ("received", "received_at") if family == "dossier" else ("registered", "registered_at")
+    winner = _winner(_of_type(items, kind))
+    moment = None if winner is None else winner.at(field)
+    return None if winner is None or moment is None else (winner.data["unit"], local_day(moment))
+
+
+def prepare(events: Iterable[Any]) -> Prepared:
     by_subject: dict[tuple[str, str], list[_Event]] = defaultdict(list)
-    for item in distinct:
+    for item in distinct_events(events):
         if item.type.startswith(DOSSIER_PREFIX):
             by_subject[("dossier", item.data["dossier_id"])].append(item)
         elif item.type.startswith(DOCUMENT_PREFIX):
             by_subject[("document", item.data["document_id"])].append(item)
         else:  # a procedure is identified by (unit, procedure_code)
             by_subject[("procedure", f"{item.data['unit']}/{item.data['procedure_code']}")].append(item)
+    anchors = {key: _anchor(key[0], items) for key, items in by_subject.items() if key[0] != "procedure"}
+    return Prepared(dict(by_subject), anchors)
+
+
+def _filters(
+    units: Iterable[str] | UnitFilter, procedures: ProcedureFilter | None
+) -> tuple[UnitFilter, ProcedureFilter]:
+    if callable(units):
+        unit_filter: UnitFilter = units
+    else:
+        chosen = set(units)
+
+        def unit_filter(code: str, day: date) -> bool:
+            return code in chosen
+
+    if procedures is None:
+
+        def procedures(code: str, published: date, as_of_day: date) -> bool:
+            return unit_filter(code, published)
+
+    return unit_filter, procedures
+
+
+def figures(
+    events: Iterable[Any] | Prepared,
+    start: date,
+    end: date,
+    as_of: datetime,
+    units: Iterable[str] | UnitFilter,
+    procedure_units: ProcedureFilter | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every figure of §5 for window [start, end], time `as_of` and the given units, plus the rates.
+
+    `units` is a set of codes (units valid forever) or a `UnitFilter` (a tree's roll-up);
+    `procedure_units` decides for procedures (default: `units` on the publication day)."""
+    unit_filter, procedure_filter = _filters(units, procedure_units)
+    prepared = events if isinstance(events, Prepared) else prepare(events)
+
+    def in_window(moment: datetime | None) -> bool:
+        return moment is not None and start <= local_day(moment) <= end
 
     dossiers = dict.fromkeys(DOSSIER_FIGURES, 0)
     documents = dict.fromkeys(DOCUMENT_FIGURES, 0)
     procedures = dict.fromkeys(PROCEDURE_FIGURES, 0)
-    for (family, _subject), items in by_subject.items():
+    for key, items in prepared.by_subject.items():
+        family = key[0]
+        if family != "procedure":
+            anchor = prepared.anchors[key]
+            if anchor is None or not unit_filter(*anchor):
+                continue
         if family == "dossier":
-            _count_dossier(items, chosen, in_window, as_of, dossiers)
+            _count_dossier(items, unit_filter, in_window, as_of, dossiers)
         elif family == "document":
-            _count_document(items, chosen, in_window, documents)
+            _count_document(items, unit_filter, in_window, documents)
         else:
-            _count_procedure(items, chosen, as_of, procedures)
+            _count_procedure(items, procedure_filter, as_of, procedures)
     groups: dict[str, dict[str, Any]] = {"dossiers": dossiers, "documents": documents, "procedures": procedures}
     groups["rates"] = {
         name: (None if groups[group][den] == 0 else round(groups[group][num] / groups[group][den], 4))
@@ -221,13 +280,15 @@ def _of_type(items: Iterable[_Event], *names: str) -> list[_Event]:
 
 
 def _count_dossier(
-    items: list[_Event], units: set[str], in_window: InWindow, as_of: datetime, out: dict[str, int]
+    items: list[_Event], units: UnitFilter, in_window: InWindow, as_of: datetime, out: dict[str, int]
 ) -> None:
     received = _winner(_of_type(items, "received"))
-    if received is None or received.data["unit"] not in units:
+    if received is None:
         return  # until its `received` event arrives, a dossier counts nowhere
     received_at = received.at("received_at")
     assert received_at is not None
+    if not units(received.data["unit"], local_day(received_at)):
+        return  # the unit valid on its received day does not roll up here
     due_event = _winner(_of_type(items, "received", "due_changed"))
     assert due_event is not None
     due_at = due_event.at("due_at")
@@ -284,10 +345,14 @@ def _count_dossier(
         out["in_progress_overdue"] += due_at is not None and due_at < as_of
 
 
-def _count_document(items: list[_Event], units: set[str], in_window: InWindow, out: dict[str, int]) -> None:
+def _count_document(items: list[_Event], units: UnitFilter, in_window: InWindow, out: dict[str, int]) -> None:
     registered = _winner(_of_type(items, "registered"))
-    if registered is None or registered.data["confidential"] or registered.data["unit"] not in units:
+    if registered is None or registered.data["confidential"]:
         return  # confidential documents count in no indicator
+    registered_at = registered.at("registered_at")
+    assert registered_at is not None
+    if not units(registered.data["unit"], local_day(registered_at)):
+        return
     if in_window(registered.at("registered_at")):
         out[registered.data["direction"]] += 1
         out["electronic"] += bool(registered.data["electronic"])
@@ -298,16 +363,15 @@ def _count_document(items: list[_Event], units: set[str], in_window: InWindow, o
             out[f"signed_by_{kind}"] += 1
 
 
-def _count_procedure(items: list[_Event], units: set[str], as_of: datetime, out: dict[str, int]) -> None:
-    if items[0].data["unit"] not in units:
-        return
-
+def _count_procedure(items: list[_Event], units: ProcedureFilter, as_of: datetime, out: dict[str, int]) -> None:
     def effective_at(item: _Event) -> datetime:
         moment = item.at("published_at") if item.type.endswith(".published") else item.at("unpublished_at")
         assert moment is not None
         return moment
 
     winner = _winner(item for item in items if effective_at(item) <= as_of)
-    if winner is not None and winner.type.endswith(".published"):
+    if winner is None or not winner.type.endswith(".published"):
+        return
+    if units(winner.data["unit"], local_day(effective_at(winner)), local_day(as_of)):
         out["total"] += 1
         out[winner.data["service_level"]] += 1
