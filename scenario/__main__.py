@@ -112,7 +112,8 @@ _VIA_HELP = "\n".join(
         "express comes, as in a province, from the systems that hold it, as CloudEvents:",
         *(f"  - {fact}" for fact in CLOUDEVENT_FACTS),
         "The figures are the same as with --via cloudevents; the ids of the events the adapter derives",
-        "differ. See docs/dvcqg-adapter.md.",
+        "differ. Use a store of its own: on top of a --via cloudevents run its supplement requests would",
+        "count twice (one request, two identities). See docs/dvcqg-adapter.md.",
     ]
 )
 
