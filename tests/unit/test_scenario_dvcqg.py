@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
-from scenario.dvcqg import CLOUDEVENT_FACTS, Encoded, encode
+from scenario.client import post_dvcqg
+from scenario.dvcqg import CLOUDEVENT_FACTS, Encoded, Request, encode
 from scenario.expected import contributions_of, decode
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
@@ -188,3 +190,34 @@ def test_no_personal_value_reaches_a_derived_event(encoded: Encoded, derived: li
     text = json.dumps(derived, ensure_ascii=False)
     assert not re.search(r"(?<![0-9a-f])033[0-3][0-9]{8}(?![0-9a-f])", text)  # no CCCD number anywhere
     assert "@gmail.com" not in text and "@yahoo.com" not in text
+
+
+def test_the_client_posts_each_request_with_its_query_and_retries_after_503() -> None:
+    requests = [
+        Request({"source": "urn:a"}, b'{"service": "DongBoHoSoMC", "data": [{}, {}]}', 2, NOW),
+        Request({"source": "urn:b", "MaDinhDanhDV": "000.08.05.H31"}, b"[{}]", 1, NOW),
+    ]
+    answers = [
+        httpx.Response(202, json={"accepted": 2, "events": 5}),
+        httpx.Response(503, headers={"Retry-After": "2"}),
+        httpx.Response(202, json={"accepted": 1, "events": 3}),
+    ]
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers.pop(0)
+
+    sleeps: list[float] = []
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        stats = post_dvcqg(requests, "http://intake/", client=client, sleep=sleeps.append)
+
+    assert (stats.records, stats.events, stats.requests, stats.retries, sleeps) == (3, 8, 3, 1, [2.0])
+    assert [str(request.url) for request in seen] == [
+        "http://intake/v1/adapters/dvcqg?source=urn%3Aa",
+        "http://intake/v1/adapters/dvcqg?source=urn%3Ab&MaDinhDanhDV=000.08.05.H31",
+        "http://intake/v1/adapters/dvcqg?source=urn%3Ab&MaDinhDanhDV=000.08.05.H31",
+    ]
+    assert [request.content for request in seen] == [requests[0].body, requests[1].body, requests[1].body]
+    assert all(request.headers["content-type"] == "application/json" for request in seen)
+    assert seen[0].headers["authorization"] == "Bearer dev-intake-token"
