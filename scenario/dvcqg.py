@@ -136,7 +136,7 @@ def encode(events: Sequence[Mapping[str, Any]], registry: UnitRegistry, seed: in
             continue
         dossiers += 1
         sender = organs.sender(life.unit)
-        records = _Writer(rng, people.person(), organs, sender, life).records()
+        records = _Writer(rng, people.person(), sender, life).records()
         deliveries += _schedule(rng, records)
         last_fact = max(record.stamp for record in records) + _OFFSET_SECOND
         cloudevents += [dict(event) for event in life.unexpressed]
@@ -315,6 +315,7 @@ class _Person:
     name: str
     ascii_name: str
     title: str  # ông / bà
+    born: int
     id_number: str  # CCCD: province 033 (Hưng Yên), century and sex, birth year, six digits
     phone: str
     email: str
@@ -337,7 +338,7 @@ class _People:
         phone = f"0{rng.choice('35789')}{rng.randrange(10**8):08d}"
         email = f"{ascii_name.replace(' ', '').lower()}{rng.randint(1, 99)}@{rng.choice(('gmail.com', 'yahoo.com'))}"
         return _Person(
-            name, ascii_name, "ông" if sex == "nam" else "bà", id_number, phone, email,
+            name, ascii_name, "ông" if sex == "nam" else "bà", born, id_number, phone, email,
             rng.choice(_VILLAGES), rng.randint(1, 250),
         )  # fmt: skip
 
@@ -363,7 +364,7 @@ class _Record:
 class _Writer:
     """The snapshots and steps of one dossier, as its sender writes them."""
 
-    def __init__(self, rng: Random, person: _Person, organs: _Organs, sender: _Sender, life: _Life) -> None:
+    def __init__(self, rng: Random, person: _Person, sender: _Sender, life: _Life) -> None:
         self.rng, self.person, self.sender, self.life = rng, person, sender, life
         digest = int(hashlib.sha256(life.data["procedure_code"].encode()).hexdigest(), 16)
         self.procedure = _PROCEDURES[digest % len(_PROCEDURES)]
@@ -471,7 +472,7 @@ class _Writer:
                 "ChuHoSo": person.name,
                 "LoaiDoiTuong": value(1),
                 "MaDoiTuong": person.id_number,
-                "ThongTinKhac": f"Sinh năm {1950 + int(person.id_number[4:6]) % 56}",
+                "ThongTinKhac": f"Sinh năm {person.born}",
                 "Email": person.email,
                 "Fax": "",
                 "SoDienThoai": person.phone,
