@@ -1,6 +1,7 @@
 """Posts events to the intake API in batches and measures the throughput.
 
-Each batch is one `POST /v1/events` (`application/cloudevents-batch+json`). A 503 means Kafka could
+Each batch is one `POST /v1/events` (`application/cloudevents-batch+json`), or for the DVCQG
+synchronisation requests one `POST /v1/adapters/dvcqg` (`application/json`). A 503 means Kafka could
 not take the events and nothing was acknowledged: the batch is sent again after `Retry-After`
 seconds, a bounded number of times. Any other answer than 202 stops the run with the problem body.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -47,6 +48,7 @@ class PostStats:
     seconds: float
     last_accepted_monotonic: float  # time.monotonic() of the last 202
     last_accepted_at: datetime  # wall clock (UTC) of the last 202
+    records: int = 0  # DVCQG records sent (the adapter's `accepted`); 0 for CloudEvents
 
     @property
     def events_per_second(self) -> float:
@@ -76,7 +78,7 @@ def post_events(
     try:
         for start in range(0, len(events), batch_size):
             body = json.dumps(list(events[start : start + batch_size]), ensure_ascii=False).encode()
-            sent, retried = _post_batch(http, url, headers, body, start, attempts, sleep)
+            sent, retried, _ = _post_batch(http, url, headers, body, start, attempts, sleep)
             requests += sent
             retries += retried
             last_monotonic, last_wall = time.monotonic(), datetime.now(UTC)
@@ -84,6 +86,50 @@ def post_events(
         if own_client:
             http.close()
     return PostStats(len(events), requests, retries, last_monotonic - started, last_monotonic, last_wall)
+
+
+class DvcqgRequest(Protocol):
+    """A copy of a DVCQG synchronisation request (scenario.dvcqg.Request)."""
+
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def records(self) -> int: ...
+
+
+def post_dvcqg(
+    requests: Sequence[DvcqgRequest],
+    intake_url: str,
+    *,
+    token: str = DEV_INTAKE_TOKEN,
+    attempts: int = DEFAULT_ATTEMPTS,
+    client: httpx.Client | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PostStats:
+    """Sends every request to `POST /v1/adapters/dvcqg`, in order; `events` counts what the adapter derived."""
+    own_client = client is None
+    http = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    url = intake_url.rstrip("/") + "/v1/adapters/dvcqg"
+    started = time.monotonic()
+    sent = retries = events = records = 0
+    last_monotonic, last_wall = started, datetime.now(UTC)
+    try:
+        for request in requests:
+            made, retried, answer = _post_batch(
+                http, url, headers, request.body, records, attempts, sleep, params=request.params
+            )
+            sent += made
+            retries += retried
+            events += int(answer.get("events", 0))
+            records += request.records
+            last_monotonic, last_wall = time.monotonic(), datetime.now(UTC)
+    finally:
+        if own_client:
+            http.close()
+    return PostStats(events, sent, retries, last_monotonic - started, last_monotonic, last_wall, records)
 
 
 def _post_batch(
@@ -94,12 +140,14 @@ def _post_batch(
     batch_start: int,
     attempts: int,
     sleep: Callable[[float], None],
-) -> tuple[int, int]:
-    """Posts one batch until it is accepted; returns (requests made, retries)."""
+    params: Mapping[str, str] | None = None,
+) -> tuple[int, int, dict[str, Any]]:
+    """Posts one batch until it is accepted; returns (requests made, retries, the 202's body)."""
     for attempt in range(1, attempts + 1):
-        response = http.post(url, content=body, headers=dict(headers))
+        response = http.post(url, content=body, headers=dict(headers), params=dict(params or {}))
         if response.status_code == 202:
-            return attempt, attempt - 1
+            answer: dict[str, Any] = response.json()
+            return attempt, attempt - 1, answer
         if response.status_code != 503 or attempt == attempts:
             raise IntakeError(response.status_code, response.text, batch_start)
         delay = retry_after_seconds(response.headers.get("Retry-After"))

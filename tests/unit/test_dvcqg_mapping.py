@@ -463,6 +463,17 @@ ROWS = [
         [received(), SYNCED, digitized()],
     ),
     Row(
+        "quirk: dates are local time (UTC+07:00): 23:30 on 1 March is 1 March, not 16:30Z of another day",
+        [record(NgayTiepNhan="20230301233000")],
+        [received(received_at=local("20230301233000")), ("synced", {"synced_at": "2023-03-01T23:30:00+07:00"})],
+    ),
+    Row(
+        "quirk: a synthetic finished step stamped with the reception date (no end date): resolved then",
+        [{"MaHoSo": DOSSIER, "TrangThai": "9", "ThoiDiemXuLy": BASE["NgayTiepNhan"], "NoiDungXuLy": "Hoàn thành"}],
+        [resolved(BASE["NgayTiepNhan"])],
+        service="CapNhatTienDoHoSoMC",
+    ),
+    Row(
         "bare array body: DongBoHoSoMC records",
         [record(TrangThaiHoSo="4")],
         [received(), SYNCED],
@@ -745,3 +756,26 @@ def test_the_snapshot_further_along_wins_in_any_order(row: WinnerRow) -> None:
         if state.resolved is not None:
             resolution = (state.resolved.value.resolved_at.isoformat(), state.resolved.value.outcome)
         assert resolution == row.resolution
+
+
+def test_quirk_a_regenerated_ma_ho_so_is_another_dossier() -> None:
+    """Some senders regenerate MaHoSo; nothing in the record links the two codes, so two dossiers count."""
+    first = derive([record(TrangThaiHoSo="4")]).events
+    again = derive([record(TrangThaiHoSo="4", MaHoSo="000.00.01.H22-230301-0002")]).events
+
+    assert {event["subject"] for event in first} == {DOSSIER}
+    assert {event["subject"] for event in again} == {"000.00.01.H22-230301-0002"}
+    assert not {event["id"] for event in first} & {event["id"] for event in again}
+
+
+@pytest.mark.parametrize(("step_at", "requests"), [("20230302090000", 1), ("20230302090001", 2)])
+def test_quirk_a_supplement_as_snapshot_entry_and_step_5_counts_once_at_the_same_second(
+    step_at: str, requests: int
+) -> None:
+    """A sender reporting one request both ways: once when both carry the same second, twice otherwise."""
+    snapshot = derive([record(TrangThaiHoSo="5", DanhSachHoSoBoSung=[{"NgayBoSung": "20230302090000"}])]).events
+    step = derive([{"MaHoSo": DOSSIER, "TrangThai": "5", "ThoiDiemXuLy": step_at}], service="CapNhatTienDoHoSoMC")
+
+    state = fold(snapshot + step.events)
+
+    assert len(state.v2.supplement_requests) == requests
