@@ -1,5 +1,8 @@
 """`python -m scenario`: replays the Mỹ Hào 2023 scenario through the intake API.
 
+`--scenario hung-yen-2024-2026` runs the scenario across the 1 July 2025 reform instead
+(`scenario.reform_run`; the services must serve the Hưng Yên registry).
+
 Generates the events, computes the figures they imply with the aggregator's pure core, posts them
 to the intake (`--via cloudevents`, the default: `POST /v1/events`; `--via dvcqg`: the dossiers as
 the one-stop systems' DVCQG synchronisation requests to `POST /v1/adapters/dvcqg`, see
@@ -24,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from scenario import reform, reform_run
 from scenario.client import DEFAULT_BATCH_SIZE, IntakeError, PostStats, post_dvcqg, post_events
 from scenario.dvcqg import CLOUDEVENT_FACTS, encode
 from scenario.expected import COUNT_GROUPS, GROUPS, Window, combined, contributions_of, decode, differences, figures
@@ -33,6 +37,8 @@ from shared.units import UnitRegistry
 from shared.vietnamese import format_count, format_percent, format_points
 
 DEV_READ_TOKEN = "dev-read-token"
+MY_HAO = "my-hao-2023"
+MY_HAO_SEED = 2023
 POLL_INTERVAL = 0.1
 UNITS = (TOWN, *PILOTS)
 
@@ -42,6 +48,10 @@ Figures = Mapping[str, Mapping[str, Any]]
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.scenario == reform.NAME:
+        seed = reform.DEFAULT_SEED if args.seed is None else args.seed
+        return reform_run.run(args.intake, args.reporting, DEV_READ_TOKEN, seed, args.batch_size, args.timeout)
+    args.seed = MY_HAO_SEED if args.seed is None else args.seed
     scenario = load_scenario()
     window = Window.of(scenario)
     started = time.perf_counter()
@@ -136,10 +146,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="cloudevents",
         help="cloudevents: POST /v1/events; dvcqg: the dossiers through POST /v1/adapters/dvcqg (below)",
     )
-    parser.add_argument("--seed", type=int, default=2023)
+    parser.add_argument(
+        "--scenario",
+        choices=(MY_HAO, reform.NAME),
+        default=MY_HAO,
+        help=f"{MY_HAO}: the seed report's year (default); {reform.NAME}: across the 1 July 2025 reform",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help=f"default {MY_HAO_SEED} ({reform.DEFAULT_SEED} for {reform.NAME})"
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the figures")
     args = parser.parse_args(argv)
+    if args.scenario == reform.NAME and args.via != "cloudevents":
+        parser.error(f"--scenario {reform.NAME} posts CloudEvents only")
     args.intake = args.intake.rstrip("/")
     args.reporting = args.reporting.rstrip("/")
     return args

@@ -26,6 +26,7 @@ from random import Random
 from typing import Any
 
 NAME = "hung-yen-2024-2026"
+DEFAULT_SEED = 2026
 LOCAL = timezone(timedelta(hours=7))
 REFORM = date(2025, 7, 1)
 OLD_START, OLD_END = date(2024, 1, 1), date(2025, 6, 30)
@@ -95,7 +96,7 @@ class Tally:
         return result
 
 
-def generate(seed: int = 2026) -> tuple[list[dict[str, Any]], Tally]:
+def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict[str, Any]], Tally]:
     """Every event of the scenario (JSON-ready CloudEvents, in time order) and the generator's tally."""
     rng = Random(seed)
     writer = _Writer(rng)
