@@ -56,9 +56,9 @@ from services.aggregator.config import AggregatorSettings  # noqa: E402
 from services.aggregator.consumer import EventConsumer  # noqa: E402
 from services.aggregator.migrate import apply_migrations  # noqa: E402
 from services.aggregator.store import AggregatorStore  # noqa: E402
+from services.infra.kafka_admin import ensure_topics  # noqa: E402
+from services.infra.polling import poll_until  # noqa: E402
 from shared.events import decode_event  # noqa: E402
-from shared.kafka_admin import ensure_topics  # noqa: E402
-from shared.polling import poll_until  # noqa: E402
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")

@@ -20,10 +20,10 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore
+from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.intake.app import create_app as create_intake_app
 from services.intake.config import IntakeSettings
 from shared.counters import ALL_COUNTERS
-from shared.kafka_admin import ensure_topics, topic_partitions
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
 

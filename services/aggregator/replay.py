@@ -32,9 +32,9 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import build_batch
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, DeadLetter
+from services.infra.kafka_admin import topic_partitions
+from services.infra.polling import PollTimeout, poll_until
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
-from shared.kafka_admin import topic_partitions
-from shared.polling import PollTimeout, poll_until
 
 log = logging.getLogger(__name__)
 

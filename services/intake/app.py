@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.http_problems import Problem, ProblemError, install_problem_handlers
+from services.infra.kafka_admin import ensure_topics
 from services.infra.security_headers import SecurityHeadersMiddleware
 from services.intake import telemetry
 from services.intake.api_docs import docs_page, events_request_body, install_openapi
@@ -21,8 +23,6 @@ from services.intake.dvcqg_route import dvcqg_router
 from services.intake.handling import IntakeContext, authorize, publish, read_limited, require_grant
 from services.intake.publisher import EventPublisher
 from services.intake.validation import check_content_mode, check_media_type, parse_events
-from shared.http_problems import Problem, ProblemError, install_problem_handlers
-from shared.kafka_admin import ensure_topics
 from shared.tokens import DEV_INTAKE_TOKEN, TokenRegistry
 from shared.units import UnitRegistry
 

@@ -28,10 +28,10 @@ from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.replay import replay_and_compare
 from services.aggregator.store import AggregatorStore
+from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.reporting.indicators import figure_groups, total
 from services.reporting.queries import IndicatorQueries
 from shared.events import encode_event, event_adapter
-from shared.kafka_admin import ensure_topics, topic_partitions
 from shared.timezone import end_of_day
 from tests import reference_model as ref
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
