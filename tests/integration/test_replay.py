@@ -22,12 +22,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.replay import replay_and_compare
-from services.aggregator.store import AggregatorStore
+from services.aggregator.store import AggregatorStore, open_pool
 from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.reporting.indicators import figure_groups, total
 from services.reporting.queries import IndicatorQueries
