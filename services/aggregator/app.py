@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -32,8 +32,8 @@ def _stop_process_unless_asked(task: asyncio.Task[None]) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
-    settings = settings or AggregatorSettings()
+def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: pool, migrations, topics, dead-letter producer, consumer task. Stop: the reverse."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +64,13 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
                 task.cancel()
             await producer.stop()
             await pool.close()
+
+    return lifespan
+
+
+def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
+    settings = settings or AggregatorSettings()
+    lifespan = _lifespan(settings)
 
     app = FastAPI(title="tthc-pulse aggregator", lifespan=lifespan)
 

@@ -499,6 +499,13 @@ def _add(counts: dict[K, int], key: K, sign: int) -> None:
 
 
 def _dossier_contributions(state: DossierState, sign: int, out: Contributions) -> None:
+    """Accumulate `sign` times the counters of one dossier state into `out`.
+
+    Longer than the other functions on purpose: the rules of every dossier figure read top to
+    bottom in one place, in the order of contract §5 and Decision 766, sharing the dates derived
+    once (receipt, due, end); and this is the aggregator's hottest function (twice per changed
+    dossier state), where the locals bound once (`daily.get`, the unit) save lookups per key.
+    """
     if state.received is None:
         return  # kept until the dossier's `received` event arrives
     received = state.received.value
