@@ -49,16 +49,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from services.aggregator import consumer as consumer_module  # noqa: E402
+from services.aggregator import lanes as lanes_module  # noqa: E402
 from services.aggregator import store as store_module  # noqa: E402
-from services.aggregator.app import open_pool  # noqa: E402
 from services.aggregator.config import AggregatorSettings  # noqa: E402
 from services.aggregator.consumer import EventConsumer  # noqa: E402
 from services.aggregator.migrate import apply_migrations  # noqa: E402
-from services.aggregator.store import AggregatorStore  # noqa: E402
+from services.aggregator.store import AggregatorStore, open_pool  # noqa: E402
+from services.infra.kafka_admin import ensure_topics  # noqa: E402
+from services.infra.polling import poll_until  # noqa: E402
 from shared.events import decode_event  # noqa: E402
-from shared.kafka_admin import ensure_topics  # noqa: E402
-from shared.polling import poll_until  # noqa: E402
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://tthc:tthc@127.0.0.1:5433/tthc")
@@ -439,7 +438,14 @@ class PhaseTimer:
 
 # The steps of AggregatorStore.apply_batch timed by --phases (database round trips and the Python
 # work around them); the rest of apply_batch is taking a connection, BEGIN and COMMIT.
-STORE_STEPS = ("_claim_positions", "_record_identities", "_plan", "_write_plan", "_advance_positions", "_write_daily")
+STORE_STEPS = (
+    "_claim_positions",
+    "_record_identities",
+    "_load_states",
+    "_write_rows",
+    "_advance_positions",
+    "_write_daily",
+)
 
 
 async def run_in_process(
@@ -448,8 +454,8 @@ async def run_in_process(
     """The consumer loop in this process with timers around its phases (monkeypatched wrappers)."""
     timer = PhaseTimer()
     patches = [
-        (consumer_module, "build_batch", timer.sync("decode", consumer_module.build_batch)),
-        (store_module, "plan_keyed_batch", timer.sync("plan", store_module.plan_keyed_batch)),
+        (lanes_module, "build_batch", timer.sync("decode", lanes_module.build_batch)),
+        (store_module, "plan_rows", timer.sync("plan", store_module.plan_rows)),
         (store_module, "dump_states", timer.sync("encode_state", store_module.dump_states)),
         (store_module, "load_state", timer.sync("decode_state", store_module.load_state)),
         (AggregatorStore, "apply_batch", timer.coro("apply_batch", AggregatorStore.apply_batch)),

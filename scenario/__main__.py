@@ -30,7 +30,7 @@ import httpx
 from scenario import reform, reform_run
 from scenario.client import DEFAULT_BATCH_SIZE, IntakeError, PostStats, post_dvcqg, post_events
 from scenario.dvcqg import CLOUDEVENT_FACTS, encode
-from scenario.expected import COUNT_GROUPS, GROUPS, Window, combined, contributions_of, decode, differences, figures
+from scenario.expected import COUNT_GROUPS, GROUPS, Window, combined, differences, expected_figures
 from scenario.generate import generate_events
 from scenario.plan import PILOTS, TOWN, load_scenario
 from shared.units import UnitRegistry
@@ -57,8 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     events = generate_events(scenario, args.seed)
     generated_in = time.perf_counter() - started
-    delta = contributions_of(decode(events))
-    expected = {unit: figures(delta, unit, window) for unit in UNITS}
+    expected = expected_figures(scenario, args.seed, events)
     print(f"Generated {len(events):,} events in {generated_in:.2f} s (seed {args.seed}).")
     with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {DEV_READ_TOKEN}"}) as reporting:
         before = {unit: _read(reporting, indicators_url(args.reporting, unit, window)) for unit in UNITS}

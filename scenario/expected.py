@@ -1,7 +1,13 @@
-"""The figures a set of events implies, computed with the aggregator's pure core (no I/O).
+"""The figures the demo expects, from the scenario's own targets, not from the code under test.
 
-The same path the services take: events -> `plan_batch` -> counter contributions -> window sums
-(daily counters) and levels at as_of -> `figure_groups`.
+The count groups of each planned unit are the plan's (`scenario.plan`): the seed report's figures
+in `my_hao_2023.json` for the town and its pilot communes, the seed's draws for the others. The
+generator draws the Decision 766 facts of contract v2 (dossiers synchronised to DVCQG, supplement
+requests, reused and personal-store components) on its own, so those four figures are counted from
+the events it generated: the dossiers received in the window that have the fact. The rates follow from the counts as
+contract §5 defines them.
+
+tests/unit/test_scenario.py checks these figures against the aggregator's core run on the events.
 """
 
 from __future__ import annotations
@@ -12,15 +18,30 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from services.aggregator.domain import Contributions
-from services.aggregator.planner import plan_batch
-from services.reporting.indicators import RATES, figure_groups, rate
-from shared.counters import ALL_COUNTERS
+from scenario.generate import plan_for
 from shared.events import Event, event_batch_adapter
-from shared.timezone import end_of_day
+from shared.timezone import end_of_day, local_day
 
 COUNT_GROUPS = ("dossiers", "documents", "procedures")
 GROUPS = (*COUNT_GROUPS, "rates")
+
+Figures = dict[str, dict[str, Any]]
+
+# Contract §5: each rate is numerator / denominator of two counts, 4 decimals, null when nothing is counted.
+RATES: dict[str, tuple[str, str, str]] = {
+    "online": ("dossiers", "received_online", "received"),
+    "resolved_on_time": ("dossiers", "resolved_on_time", "resolved"),
+    "in_progress_overdue": ("dossiers", "in_progress_overdue", "in_progress"),
+    "components_digitized": ("dossiers", "components_digitized", "digitization_required"),
+    "results_digitized": ("dossiers", "results_digitized", "result_digitization_required"),
+    "paid_online": ("dossiers", "paid_online", "fee_required"),
+    "satisfaction": ("dossiers", "ratings_satisfied", "ratings"),
+    "signed_by_leader": ("documents", "signed_by_leader", "signed_by_organization"),
+}
+
+_DOSSIER = "vn.gov.tthc.dossier."
+# v2 dossier figures: the dossiers received in the window that have the fact.
+V2_DOSSIER_FIGURES = ("synced", "supplement_requested", "components_reused", "components_from_personal_store")
 
 
 @dataclass(frozen=True)
@@ -42,26 +63,53 @@ def decode(events: Sequence[Mapping[str, Any]]) -> list[Event]:
     return event_batch_adapter.validate_json(json.dumps(events).encode())
 
 
-def contributions_of(events: Iterable[Event]) -> Contributions:
-    return plan_batch(events, {}).delta
+def rate(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator, 4)
 
 
-def counts(delta: Contributions, unit: str, window: Window) -> dict[str, int]:
-    """Stored-counter totals of one unit (scope self): daily ones over the window, levels at as_of."""
-    result = dict.fromkeys(ALL_COUNTERS, 0)
-    for (counted_unit, counter, day), value in delta.daily.items():
-        if counted_unit == unit and window.start <= day <= window.end:
-            result[counter] += value
-    as_of = window.as_of
-    for (counted_unit, counter, instant), value in delta.levels.items():
-        if counted_unit == unit and instant <= as_of:
-            result[counter] += value
-    return result
+def with_rates(counts: Mapping[str, Mapping[str, int]]) -> Figures:
+    groups: Figures = {group: dict(counts[group]) for group in COUNT_GROUPS}
+    groups["rates"] = {name: rate(groups[group][num], groups[group][den]) for name, (group, num, den) in RATES.items()}
+    return groups
 
 
-def figures(delta: Contributions, unit: str, window: Window) -> dict[str, dict[str, Any]]:
-    """The dossiers, documents, procedures and rates groups the reporting API should show."""
-    return figure_groups(counts(delta, unit, window))
+def v2_counts(events: Iterable[Mapping[str, Any]], window: Window) -> dict[str, dict[str, int]]:
+    """unit -> the v2 dossier figures of the generated events: the dossiers received in the window
+    with the fact, each counted once per fact."""
+    unit_of: dict[str, str] = {}
+    facts: dict[str, set[str]] = {name: set() for name in V2_DOSSIER_FIGURES}
+    for event in events:
+        kind, data = event["type"].removeprefix(_DOSSIER), event["data"]
+        if kind == "received":
+            if window.start <= local_day(datetime.fromisoformat(data["received_at"])) <= window.end:
+                unit_of[data["dossier_id"]] = data["unit"]
+        elif kind == "synced":
+            facts["synced"].add(data["dossier_id"])
+        elif kind == "supplement_requested":
+            facts["supplement_requested"].add(data["dossier_id"])
+        elif kind == "components_digitized":
+            if data.get("reused"):
+                facts["components_reused"].add(data["dossier_id"])
+            if data.get("from_personal_store"):
+                facts["components_from_personal_store"].add(data["dossier_id"])
+    counts: dict[str, dict[str, int]] = {}
+    for name, dossiers in facts.items():
+        for dossier in dossiers & unit_of.keys():
+            unit = counts.setdefault(unit_of[dossier], dict.fromkeys(V2_DOSSIER_FIGURES, 0))
+            unit[name] += 1
+    return counts
+
+
+def expected_figures(scenario: Mapping[str, Any], seed: int, events: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
+    """unit -> the figures (scope self) the reporting API should show once `events` are applied;
+    `events` are those `generate_events(scenario, seed)` made."""
+    v2 = v2_counts(events, Window.of(scenario))
+    expected: dict[str, Figures] = {}
+    for unit, plan in plan_for(scenario, seed).units.items():
+        counts = plan.figures()
+        counts["dossiers"] = {**counts["dossiers"], **v2.get(unit, dict.fromkeys(V2_DOSSIER_FIGURES, 0))}
+        expected[unit] = with_rates(counts)
+    return expected
 
 
 def differences(expected: Mapping[str, Mapping[str, Any]], actual: Mapping[str, Any]) -> list[str]:

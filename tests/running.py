@@ -15,15 +15,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.aggregator.app import create_app as create_aggregator_app
-from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
-from services.aggregator.store import AggregatorStore
+from services.aggregator.store import AggregatorStore, open_pool
+from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.intake.app import create_app as create_intake_app
 from services.intake.config import IntakeSettings
 from shared.counters import ALL_COUNTERS
-from shared.kafka_admin import ensure_topics, topic_partitions
 
 
 @asynccontextmanager

@@ -12,9 +12,9 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from services.aggregator.planner import plan_batch
 from shared.events import Event, event_adapter
 from shared.timezone import local_day
+from tests.planning import plan_batch
 from tests.reference_model import event
 
 VN = timezone(timedelta(hours=7))

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -17,38 +17,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
-from services.aggregator.store import AggregatorStore
-from shared.kafka_admin import ensure_topics
+from services.aggregator.store import AggregatorStore, open_pool
+from services.infra.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
 
 
-async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
-    # PostgreSQL's own choice between custom and generic plans (plan_cache_mode=auto), although on
-    # a fresh stack the generic plans are made on empty tables: forcing custom plans measured about
-    # a quarter fewer events/s through a backlog (re-planning every batch's large statements) and
-    # no shorter delay after a burst (docs/operations.md, "Fresh stack").
-    return await asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=settings.db_pool_size,
-        server_settings={
-            **settings.session_settings(),
-            "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
-        },
-    )
-
-
 def _stop_process_unless_asked(task: asyncio.Task[None]) -> None:
-    """A consumer that ends on its own is a fault: log it and stop the process for a restart."""
+    """A consumer that ends on its own is a fault (a defect, see `lanes.classify`): log it and stop
+    the process for a restart; nothing was committed of the batch in hand."""
     if task.cancelled() or task.exception() is None:
         return
     log.critical("consumer stopped", exc_info=task.exception())
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
-    settings = settings or AggregatorSettings()
+def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: pool, migrations, topics, dead-letter producer, consumer task. Stop: the reverse."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +64,13 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
                 task.cancel()
             await producer.stop()
             await pool.close()
+
+    return lifespan
+
+
+def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
+    settings = settings or AggregatorSettings()
+    lifespan = _lifespan(settings)
 
     app = FastAPI(title="tthc-pulse aggregator", lifespan=lifespan)
 

@@ -1,4 +1,8 @@
-"""Kafka entrypoint of the aggregator: poll a batch, decode it, hand it to the store.
+"""Kafka adapter of the aggregator and its loop: poll, share the poll among lanes, apply them.
+
+Each lane is applied by `lanes.LaneApplier` (the pipeline and the store); this module owns the
+Kafka consumer (positions, seeks, gaps, rebalances), the dead-letter producer and the telemetry
+of what was applied.
 
 Positions live in PostgreSQL, written with each batch's effects; auto-commit is off. On every
 partition assignment the consumer seeks to the stored positions, so a batch is applied exactly
@@ -8,32 +12,22 @@ once whatever crashes or rebalances happen.
 from __future__ import annotations
 
 import asyncio
-import enum
 import gc
 import logging
 import time
 from collections.abc import Sequence
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
-from pydantic import ValidationError
 
 from services.aggregator import telemetry
 from services.aggregator.config import AggregatorSettings
+from services.aggregator.lanes import LaneApplier, LaneOutcome
+from services.aggregator.pipeline import Batch, BatchResult, DeadLetter, Records, split_into_lanes
 from services.aggregator.progress import PartitionProgress, PartitionStatus
-from services.aggregator.store import (
-    AggregatorStore,
-    Batch,
-    DeadLetter,
-    DeadLetterKind,
-    IncomingEvent,
-    PositionConflict,
-    StoreError,
-)
+from services.aggregator.store import AggregatorStore, StoreError
 from services.infra.consumer_groups import client_id
-from shared.events import decode_event
 from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER, INTAKE_TIME_HEADER
 
 log = logging.getLogger(__name__)
@@ -56,94 +50,6 @@ GC_FULL_INTERVAL_SECONDS = 60.0
 ANALYZE_AFTER_EVENTS = (2_000, 20_000, 200_000)
 
 
-Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-
-
-def build_batch(
-    topic: str,
-    records: Records,
-    positions: dict[int, int | None],
-) -> Batch:
-    """Decode the records of one poll; records before a partition's position are stale, dropped.
-
-    Records that are not events, or not keyed by their subject (as the intake keys them), are
-    dead letters.
-    """
-    batch = Batch(topic=topic)
-    for tp, fresh in fresh_records(records, positions).items():
-        start = positions[tp.partition]
-        batch.ranges[tp.partition] = (start, fresh[-1].offset + 1)
-        for record in fresh:
-            raw = record.value
-            if raw is None:
-                batch.undecodable.append(
-                    DeadLetter(
-                        tp.partition, record.offset, record.key, raw, "record has no value", DeadLetterKind.NO_VALUE
-                    )
-                )
-                continue
-            try:
-                event = decode_event(raw)
-            except ValidationError as exc:
-                reason = f"not a valid event: {exc}"[:2000]
-                batch.undecodable.append(
-                    DeadLetter(tp.partition, record.offset, record.key, raw, reason, DeadLetterKind.UNDECODABLE)
-                )
-                continue
-            if record.key != event.subject.encode():
-                # Keyed by subject, all events of an aggregate share a partition: lanes and
-                # instances, which own partitions, then never write one state concurrently.
-                reason = f"record key {record.key!r} is not the event's subject {event.subject!r}"[:2000]
-                batch.undecodable.append(
-                    DeadLetter(tp.partition, record.offset, record.key, raw, reason, DeadLetterKind.MISROUTED)
-                )
-                continue
-            batch.events.append(IncomingEvent.of(event, raw, tp.partition, record.offset))
-    return batch
-
-
-def split_into_lanes(records: Records, lanes: int) -> list[Records]:
-    """Share a poll's partitions among at most `lanes` lanes, balancing their record counts."""
-    loads = [0] * lanes
-    split: list[Records] = [{} for _ in range(lanes)]
-    for tp, partition_records in sorted(records.items(), key=lambda item: (-len(item[1]), item[0].partition)):
-        lightest = loads.index(min(loads))
-        split[lightest][tp] = partition_records
-        loads[lightest] += len(partition_records)
-    return [lane for lane in split if lane]
-
-
-def fresh_records(records: Records, positions: dict[int, int | None]) -> Records:
-    """The records at or after their partition's position: those a batch would apply."""
-    fresh = {}
-    for tp, partition_records in records.items():
-        start = positions.get(tp.partition)
-        kept = [r for r in partition_records if start is None or r.offset >= start]
-        if kept:
-            fresh[tp] = kept
-    return fresh
-
-
-def split_in_two(records: Records) -> tuple[Records, Records]:
-    """Two parts of a batch refused for an event's data, to apply one after the other.
-
-    Several partitions are split into two groups of partitions; one partition into its first and
-    second runs of records, so that applying the first run and then the second keeps its offsets
-    contiguous. Neither part is empty when the batch holds more than one record.
-    """
-    if len(records) > 1:
-        ordered = sorted(records.items(), key=lambda item: item[0].partition)
-        middle = len(ordered) // 2
-        return dict(ordered[:middle]), dict(ordered[middle:])
-    ((tp, partition_records),) = records.items()
-    middle = len(partition_records) // 2
-    return {tp: partition_records[:middle]}, {tp: partition_records[middle:]}
-
-
-def record_count(records: Records) -> int:
-    return sum(len(partition_records) for partition_records in records.values())
-
-
 def intake_time(record: ConsumerRecord[bytes, bytes]) -> float:
     """When the intake published the record (epoch seconds): its header, else the record timestamp."""
     headers = record.headers or ()
@@ -156,12 +62,6 @@ def intake_time(record: ConsumerRecord[bytes, bytes]) -> float:
             except ValueError:
                 break
     return float(record.timestamp) / 1000
-
-
-class LaneOutcome(enum.Enum):
-    APPLIED = "applied"
-    REFUSED = "refused"  # another instance wrote these partitions: resync and go on at once
-    FAILED = "failed"  # a retriable failure: resync and go on after a pause
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -185,6 +85,7 @@ class EventConsumer:
         self._store = store
         self._producer = dead_letter_producer
         self._topic = settings.events_topic
+        self._lanes = LaneApplier(self._topic, store, self._publish_dead_letters, self._committed)
         self._positions: dict[int, int | None] = {}  # partition -> next offset to apply
         # partition -> (position, first offset fetched after it) of a gap already fetched once
         self._gaps_seen: dict[int, tuple[int, int]] = {}
@@ -363,102 +264,16 @@ class EventConsumer:
             highwater = self._consumer.highwater(tp) if tp in assigned else None  # a rebalance may have moved it
             self._progress.fetched(tp.partition, first.offset, intake_time(first), highwater, now)
         lanes = split_into_lanes(records, self._settings.apply_lanes)
-        outcomes = await asyncio.gather(*(self._apply_lane(lane, positions) for lane in lanes))
+        outcomes = await asyncio.gather(*(self._lanes.apply(lane, positions) for lane in lanes))
         if all(outcome is LaneOutcome.APPLIED for outcome in outcomes):
             return True
         await self._resync(records)
         return LaneOutcome.FAILED not in outcomes
 
-    async def _apply_lane(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
-        positions = dict(positions)  # this lane's partitions advance as its parts commit
-        try:
-            return await self._apply_records(records, positions)
-        except StoreError as exc:  # not retriable (see _commit)
-            log.warning("batch of %s records refused for an event's data, splitting it: %s", record_count(records), exc)
-            return await self._apply_isolating(fresh_records(records, positions), positions, exc)
-
-    async def _apply_isolating(
-        self, records: Records, positions: dict[int, int | None], error: StoreError
-    ) -> LaneOutcome:
-        """Apply a batch refused for an event's data in parts, halving each refused part until the
-        offending records stand alone; those are dead-lettered with the error, the others applied.
-
-        A part refused for a reason about the world ends the lane as any failure does: what was
-        applied so far stays applied, the rest is fetched again from the stored positions.
-        """
-        pending: list[tuple[Records, StoreError | None]] = [(records, error)]  # (part, known refusal)
-        while pending:
-            part, refusal = pending.pop()
-            if refusal is None:
-                try:
-                    outcome = await self._apply_records(part, positions)
-                except StoreError as exc:  # not retriable (see _commit)
-                    refusal = exc
-            if refusal is not None:
-                if record_count(part) > 1:
-                    first, second = split_in_two(part)
-                    pending += [(second, None), (first, None)]  # first is applied first
-                    continue
-                outcome = await self._dead_letter_unstorable(part, positions, refusal)
-            if outcome is not LaneOutcome.APPLIED:
-                return outcome
-        return LaneOutcome.APPLIED
-
-    async def _dead_letter_unstorable(
-        self, records: Records, positions: dict[int, int | None], error: StoreError
-    ) -> LaneOutcome:
-        """Dead-letter the one record of `records`, advancing its partition past it."""
-        ((tp, (record,)),) = records.items()
-        letter = DeadLetter(
-            tp.partition,
-            record.offset,
-            record.key,
-            record.value,
-            f"the database or the core refused the event: {error}"[:2000],
-            DeadLetterKind.UNSTORABLE,
-        )
-        batch = Batch(
-            topic=self._topic, undecodable=[letter], ranges={tp.partition: (positions[tp.partition], record.offset + 1)}
-        )
-        try:
-            return await self._commit(batch, records, positions, time.perf_counter())
-        except StoreError as exc:  # a batch with no event has no event data: about the world
-            return self._failed(exc)
-
-    async def _apply_records(self, records: Records, positions: dict[int, int | None]) -> LaneOutcome:
-        """Apply records as one batch; raises a StoreError that is not retriable when an event's data is
-        refused (EventDataError)."""
-        started = time.perf_counter()
-        batch = build_batch(self._topic, records, positions)
-        if not batch.ranges:
-            return LaneOutcome.APPLIED
-        return await self._commit(batch, records, positions, started)
-
-    async def _commit(
-        self, batch: Batch, records: Records, positions: dict[int, int | None], started: float
-    ) -> LaneOutcome:
-        try:
-            result = await self._store.apply_batch(batch, self._publish_dead_letters)
-        except PositionConflict as exc:
-            # Another instance wrote these partitions since we last synced: our view is stale.
-            telemetry.BATCHES.labels(outcome="refused").inc()
-            log.warning("batch refused: %s", exc)
-            return LaneOutcome.REFUSED
-        except StoreError as exc:
-            if not exc.retriable:  # about the batch's events (EventDataError): the caller splits it
-                telemetry.BATCHES.labels(outcome="split").inc()
-                raise
-            return self._failed(exc)
-        except KafkaError as exc:
-            return self._failed(exc)
-        except Exception as exc:
-            # Unforeseen, so not known to be about this event: a defect is fixed by a deploy, and
-            # dead-lettering would drop facts. Keep the batch (seek back) and retry after a pause.
-            log.exception("batch failed unexpectedly, will retry")
-            return self._failed(exc)
+    def _committed(self, batch: Batch, records: Records, result: BatchResult, started: float) -> None:
+        """Positions, progress and telemetry after a lane's batch committed."""
         now, clock = time.time(), time.monotonic()
         for partition, (_start, next_offset) in batch.ranges.items():
-            positions[partition] = next_offset
             self._positions[partition] = next_offset
         for tp, partition_records in records.items():
             if tp.partition not in batch.ranges:
@@ -477,7 +292,6 @@ class EventConsumer:
             telemetry.DEAD_LETTERS.labels(reason=letter.kind.value).inc()
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
         telemetry.LAST_APPLIED.set_to_current_time()
-        return LaneOutcome.APPLIED
 
     def _maybe_refresh_statistics(self) -> None:
         """Start an ANALYZE in the background when the next mark of ANALYZE_AFTER_EVENTS is passed."""
@@ -492,16 +306,10 @@ class EventConsumer:
         started = time.perf_counter()
         try:
             await self._store.refresh_statistics()
-        except (StoreError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except StoreError as exc:
             log.warning("could not analyze the tables: %s", exc)  # autovacuum will, later
             return
         log.info("analyzed the tables after %s events in %.2f s", self._applied_here, time.perf_counter() - started)
-
-    @staticmethod
-    def _failed(exc: BaseException) -> LaneOutcome:
-        telemetry.BATCHES.labels(outcome="failed").inc()
-        log.warning("batch failed, will retry: %s", exc)
-        return LaneOutcome.FAILED
 
     async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         futures = [

@@ -10,7 +10,6 @@ from services.aggregator.domain import (
     Contributions,
     State,
     UnitResolver,
-    aggregate_key,
     apply,
     initial_state,
     units_valid_forever,
@@ -24,18 +23,13 @@ class BatchPlan:
     delta: Contributions
 
 
-def plan_batch(
-    events: Iterable[Event], prior: Mapping[AggregateKey, State], units: UnitResolver = units_valid_forever
-) -> BatchPlan:
-    return plan_keyed_batch(((aggregate_key(event), event) for event in events), prior, units)
-
-
 def plan_keyed_batch(
     events: Iterable[tuple[AggregateKey, Event]],
     prior: Mapping[AggregateKey, State],
     units: UnitResolver = units_valid_forever,
 ) -> BatchPlan:
-    """`plan_batch` for events whose aggregate keys are already known."""
+    """The new states of a batch of events with their aggregate keys, on the `prior` states, and
+    the counter delta they make: the contributions of each changed state minus its prior's."""
     current: dict[AggregateKey, State] = {}
     for key, event in events:
         state = current.get(key) or prior.get(key) or initial_state(key)

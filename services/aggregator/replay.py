@@ -1,7 +1,8 @@
 """Rebuild the aggregator's tables from the whole events topic and compare them with the live ones.
 
 The replay applies the topic from its beginning into a fresh schema through the very code the
-aggregator runs (`build_batch`, `AggregatorStore.apply_batch`), then compares the tables with the
+aggregator runs (the lanes of `pipeline.split_into_lanes`, each applied by `lanes.LaneApplier`
+with `AggregatorStore`, poison records isolated as the live aggregator isolates them), then compares the tables with the
 live schema inside one read-only snapshot of the database. Since the indicators depend only on the
 set of distinct accepted events, any difference is a bug (or the live aggregator is behind).
 
@@ -25,16 +26,15 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
-from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.consumer import build_batch
+from services.aggregator.lanes import LaneApplier, LaneOutcome
 from services.aggregator.migrate import apply_migrations
-from services.aggregator.store import AggregatorStore, DeadLetter
+from services.aggregator.pipeline import Batch, BatchResult, DeadLetter, Records, record_count, split_into_lanes
+from services.aggregator.store import AggregatorStore, open_pool
+from services.infra.kafka_admin import topic_partitions
+from services.infra.polling import PollTimeout, poll_until
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
-from shared.kafka_admin import topic_partitions
-from shared.polling import PollTimeout, poll_until
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +129,18 @@ def _check_schema_name(name: str) -> str:
     return name
 
 
+class ReplayFailed(RuntimeError):
+    """A batch of the replay failed (the database went away, or another writer took the schema)."""
+
+
 class TopicReplayer:
     """Applies a topic from its beginning into one store, up to given offsets per partition."""
 
     def __init__(self, settings: AggregatorSettings, store: AggregatorStore, topic: str) -> None:
         self._settings = settings
-        self._store = store
         self._topic = topic
         self._publisher = _CountingPublisher()
+        self._lanes = LaneApplier(topic, store, self._publisher, self._committed)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=None,
@@ -206,14 +210,18 @@ class TopicReplayer:
                     pending.discard(tp)
                     self._consumer.pause(tp)
 
-    async def _apply(self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        batch = build_batch(self._topic, records, self._positions)
-        if not batch.ranges:
-            return
-        result = await self._store.apply_batch(batch, self._publisher)
+    async def _apply(self, records: Records) -> None:
+        """Apply records in lanes as the aggregator does; a failed lane ends the replay."""
+        positions = dict(self._positions)
+        lanes = split_into_lanes(records, self._settings.apply_lanes)
+        outcomes = await asyncio.gather(*(self._lanes.apply(lane, positions) for lane in lanes))
+        if any(outcome is not LaneOutcome.APPLIED for outcome in outcomes):
+            raise ReplayFailed(f"a batch of the replay failed: {self._lanes.last_failure}")
+        self.records += record_count(records)
+
+    def _committed(self, batch: Batch, records: Records, result: BatchResult, started: float) -> None:
         for partition, (_start, next_offset) in batch.ranges.items():
             self._positions[partition] = next_offset
-        self.records += sum(len(r) for r in records.values())
         self.applied += result.applied
         self.duplicates += result.duplicates
 

@@ -45,11 +45,6 @@ def _parse_version(raw: list[str]) -> Version:
     return (_parse_ts(raw[0]), raw[1], raw[2])
 
 
-def dump_state(state: State) -> str:
-    """The JSON text stored for `state`."""
-    return orjson.dumps(_encode(state)).decode()
-
-
 def dump_states(states: Mapping[AggregateKey, State]) -> str:
     """One JSON array of [kind, key, state] for a batch of states (one orjson call)."""
     return orjson.dumps([[kind, key, _encode(state)] for (kind, key), state in states.items()]).decode()

@@ -7,23 +7,31 @@ partition, or that fell behind another instance's write, is refused as a whole.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from hashlib import sha256
-from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
 
-from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, Contributions, State, aggregate_key
-from services.aggregator.planner import BatchPlan, plan_keyed_batch
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, State
+from services.aggregator.pipeline import (
+    HASH_BYTES,
+    Batch,
+    BatchResult,
+    BatchRows,
+    DeadLetter,
+    IncomingEvent,
+    KeyedEvents,
+    first_sightings,
+    identity_pairs,
+    keyed_events,
+    plan_rows,
+    procedure_year_rows,
+    without_stored,
+)
 from services.aggregator.state_codec import dump_states, load_state
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
-from shared.events import Event
-from shared.timezone import local_day
 
 log = logging.getLogger(__name__)
 
@@ -56,74 +64,6 @@ class PositionConflict(StoreError):
     def __init__(self, conflicts: dict[int, tuple[int | None, int | None]]) -> None:
         self.conflicts = conflicts  # partition -> (expected, stored)
         super().__init__(f"stored positions differ from the batch's start: {conflicts}")
-
-
-class IncomingEvent(NamedTuple):
-    """A decoded record (a named tuple: one is built per record, on the hot path)."""
-
-    event: Event
-    raw: bytes
-    key: bytes  # identity_key of the event's (source, id)
-    digest: bytes  # content_digest of the record
-    partition: int
-    offset: int
-
-    @classmethod
-    def of(cls, event: Event, raw: bytes, partition: int, offset: int) -> IncomingEvent:
-        return cls(event, raw, identity_key(event.source, event.id), content_digest(raw), partition, offset)
-
-
-class DeadLetterKind(enum.StrEnum):
-    """Why a record is a dead letter, in a word: the `reason` label of the dead-letter metric."""
-
-    NO_VALUE = "no_value"
-    UNDECODABLE = "undecodable"  # not JSON, or not an event of the contract within its limits
-    MISROUTED = "misrouted"  # not keyed by its subject
-    IDENTITY_CONFLICT = "identity_conflict"
-    UNSTORABLE = "unstorable"  # valid, but the database or the core refuses it (EventDataError)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    reason: str
-    kind: DeadLetterKind
-
-
-@dataclass
-class Batch:
-    """What one poll of Kafka delivered: decoded events, undecodable records and partition ranges."""
-
-    topic: str
-    events: list[IncomingEvent] = field(default_factory=list)
-    undecodable: list[DeadLetter] = field(default_factory=list)
-    # partition -> (position this batch starts from, or None if none stored; next offset after it)
-    ranges: dict[int, tuple[int | None, int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    applied: int
-    duplicates: int
-    dead_letters: list[DeadLetter]
-    states_written: int
-
-
-# Identity keys and digests are 16 bytes (half a SHA-256): collisions are out of reach, rows small.
-HASH_BYTES = 16
-
-
-def identity_key(source: str, ident: str) -> bytes:
-    """The stored key of an event identity; migration 0002 computes the same in SQL."""
-    encoded = source.encode()
-    return sha256(len(encoded).to_bytes(4, "big") + encoded + ident.encode()).digest()[:HASH_BYTES]
-
-
-def content_digest(raw: bytes) -> bytes:
-    return sha256(raw).digest()[:HASH_BYTES]
 
 
 # A batch's identities travel as one bytea of (key, digest) pairs in key order.
@@ -279,79 +219,6 @@ ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state
 """
 
 
-def procedure_day_rows(delta: Contributions) -> list[dict[str, Any]]:
-    """The procedure_days changes of a delta as sparse rows, one per procedure and local day."""
-    rows: dict[tuple[str, str, date], dict[str, Any]] = {}
-    for (unit, code, counter, day), value in delta.procedure_daily.items():
-        row = rows.get((unit, code, day))
-        if row is None:
-            row = rows[(unit, code, day)] = {"unit": unit, "procedure_code": code, "day": day}
-        row[counter] = row.get(counter, 0) + value
-    return [row for row in rows.values() if any(row.get(c) for c in PROCEDURE_DAILY_COUNTERS)]
-
-
-def procedure_year_rows(counts: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per procedure and year, the masks of the touched days and of those whose count is non-zero.
-
-    `counts` are the new procedure_days rows of the days a batch touched. Bit n of a mask (from
-    the left) is day n of the year, 1 January = bit 0.
-    """
-    masks: dict[tuple[str, str, int], dict[str, list[str]]] = {}
-    for row in counts:
-        day: date = row["day"]
-        key = (row["unit"], row["procedure_code"], day.year)
-        bits = masks.get(key)
-        if bits is None:
-            bits = masks[key] = {}
-            for c in PROCEDURE_DAILY_COUNTERS:
-                bits[f"{c}_touched"] = ["0"] * 366
-                bits[f"{c}_set"] = ["0"] * 366
-        n = day.timetuple().tm_yday - 1
-        for c in PROCEDURE_DAILY_COUNTERS:
-            bits[f"{c}_touched"][n] = "1"
-            if row[c]:
-                bits[f"{c}_set"][n] = "1"
-    return [
-        {"unit": unit, "procedure_code": code, "year": year, **{name: "".join(b) for name, b in bits.items()}}
-        for (unit, code, year), bits in sorted(masks.items())
-    ]
-
-
-def cohort_entries(delta: Contributions) -> list[tuple[str, str, date, datetime, int]]:
-    return [(unit, counter, day, at, value) for (unit, counter, day, at), value in delta.cohorts.items()]
-
-
-def period_entries(delta: Contributions) -> list[tuple[Any, ...]]:
-    return [
-        (unit, code, start, end, online, fee_bearing, n)
-        for (unit, code, start, end, online, fee_bearing), n in delta.procedure_periods.items()
-    ]
-
-
-def daily_rows(delta: Contributions) -> list[dict[str, Any]]:
-    """The daily_counts changes of a delta as sparse rows, one per unit and local day.
-
-    A row holds only the counters that change (level changes count on their local day); rows
-    whose changes cancel out are left out.
-    """
-    rows: dict[tuple[str, date], dict[str, Any]] = {}
-    for (unit, counter, day), value in delta.daily.items():
-        row = rows.get((unit, day))
-        if row is None:
-            row = rows[(unit, day)] = {"unit": unit, "day": day}
-        row[counter] = row.get(counter, 0) + value
-    for (unit, counter, at), value in delta.levels.items():
-        day = local_day(at)
-        row = rows.get((unit, day))
-        if row is None:
-            row = rows[(unit, day)] = {"unit": unit, "day": day}
-        row[counter] = row.get(counter, 0) + value
-    return [row for row in rows.values() if any(value for name, value in row.items() if name in _COUNTER_NAMES)]
-
-
-_COUNTER_NAMES = frozenset(ALL_COUNTERS)
-
-
 # Driver errors that mean "the database cannot be reached or ended our session": retriable.
 _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
@@ -393,6 +260,23 @@ _BATCH_TABLES = (
 PublishDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 
 
+async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
+    """The aggregator's connection pool, with its session settings."""
+    # PostgreSQL's own choice between custom and generic plans (plan_cache_mode=auto), although on
+    # a fresh stack the generic plans are made on empty tables: forcing custom plans measured about
+    # a quarter fewer events/s through a backlog (re-planning every batch's large statements) and
+    # no shorter delay after a burst (docs/operations.md, "Fresh stack").
+    return await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=settings.db_pool_size,
+        server_settings={
+            **settings.session_settings(),
+            "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
+        },
+    )
+
+
 class AggregatorStore:
     """Reads and writes the aggregator's tables in one schema."""
 
@@ -402,8 +286,11 @@ class AggregatorStore:
 
     async def refresh_statistics(self) -> None:
         """ANALYZE the tables a batch reads and writes (it does not block their writers)."""
-        async with self._pool.acquire() as conn:
-            await conn.execute(f"ANALYZE {', '.join(_BATCH_TABLES)}")
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(f"ANALYZE {', '.join(_BATCH_TABLES)}")
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            raise StoreError(f"could not analyze: {exc}") from exc
 
     async def load_positions(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         try:
@@ -422,15 +309,16 @@ class AggregatorStore:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._claim_positions(conn, batch)
                 fresh, duplicates, conflicts = await self._record_identities(conn, batch.events)
-                plan = await self._plan(conn, fresh)
-                await self._write_plan(conn, plan)
+                keyed = keyed_events(fresh)
+                rows = plan_rows(keyed, await self._load_states(conn, keyed))
+                await self._write_rows(conn, rows)
                 await self._advance_positions(conn, batch)
                 dead_letters = batch.undecodable + conflicts
                 if dead_letters:
                     await publish_dead_letters(dead_letters)
                 # Last: concurrent batches (lanes, instances) update the same daily rows, and each
                 # holds their locks until it commits.
-                await self._write_daily(conn, plan)
+                await self._write_daily(conn, rows)
         except _UNAVAILABLE as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
         except asyncpg.UniqueViolationError as exc:
@@ -442,7 +330,7 @@ class AggregatorStore:
             # Every other refusal is about the server or the transaction (serialization failure,
             # deadlock, disk full, shutting down, too many connections ...): worth trying again.
             raise StoreError(f"{type(exc).__name__} ({exc.sqlstate}), batch rolled back: {exc}") from exc
-        return BatchResult(len(fresh), duplicates, dead_letters, len(plan.states))
+        return BatchResult(len(fresh), duplicates, dead_letters)
 
     async def _claim_positions(self, conn: Connection, batch: Batch) -> None:
         partitions = sorted(batch.ranges)
@@ -460,73 +348,49 @@ class AggregatorStore:
     async def _record_identities(
         self, conn: Connection, events: list[IncomingEvent]
     ) -> tuple[list[IncomingEvent], int, list[DeadLetter]]:
-        """Split events into first sightings, duplicates (counted) and identity conflicts."""
-        first: dict[bytes, IncomingEvent] = {}
-        duplicates = 0
-        conflicts: list[DeadLetter] = []
-        for item in events:
-            seen = first.get(item.key)
-            if seen is None:
-                first[item.key] = item
-            elif seen.digest == item.digest:
-                duplicates += 1
-            else:
-                conflicts.append(_conflict_letter(item))
-        if not first:
-            return [], duplicates, conflicts
-        ordered = sorted(first)  # one lock order for concurrent writers
-        pairs = b"".join([key + first[key].digest for key in ordered])
-        stored = {bytes(r["key"]): bytes(r["digest"]) for r in await conn.fetch(_KNOWN_IDENTITIES, pairs)}
+        """Split events into first sightings (stored now), duplicates (counted) and identity conflicts."""
+        sightings = first_sightings(events)
+        if not sightings.first:
+            return [], sightings.duplicates, sightings.conflicts
+        ordered = sightings.ordered_keys()
+        known = await conn.fetch(_KNOWN_IDENTITIES, identity_pairs(sightings, ordered))
+        stored = {bytes(r["key"]): bytes(r["digest"]) for r in known}
         if stored:
-            for key, digest in stored.items():
-                if first[key].digest == digest:
-                    duplicates += 1
-                else:
-                    conflicts.append(_conflict_letter(first[key]))
             ordered = [key for key in ordered if key not in stored]
-            pairs = b"".join([key + first[key].digest for key in ordered])
         if ordered:
-            await conn.execute(_INSERT_IDENTITIES, pairs)
-        fresh = [item for key, item in first.items() if key not in stored]
-        return fresh, duplicates, conflicts
+            await conn.execute(_INSERT_IDENTITIES, identity_pairs(sightings, ordered))
+        return without_stored(sightings, stored)
 
-    async def _plan(self, conn: Connection, fresh: list[IncomingEvent]) -> BatchPlan:
-        keyed = [(aggregate_key(item.event), item.event) for item in fresh]
-        keys_by_kind: dict[str, set[str]] = {kind: set() for kind in AGGREGATE_KINDS}
-        for (kind, key), _event in keyed:
-            keys_by_kind[kind].add(key)
+    async def _load_states(self, conn: Connection, keyed: KeyedEvents) -> dict[AggregateKey, State]:
+        """The stored states of the batch's aggregates (those it has never seen are absent)."""
         prior: dict[AggregateKey, State] = {}
-        if fresh:
-            rows = await conn.fetch(_LOAD_STATES, *(list(keys_by_kind[kind]) for kind in AGGREGATE_KINDS))
+        if keyed.events:
+            rows = await conn.fetch(_LOAD_STATES, *(keyed.keys_by_kind[kind] for kind in AGGREGATE_KINDS))
             for r in rows:
                 aggregate: AggregateKey = (r["kind"], r["key"])
                 prior[aggregate] = load_state(aggregate, r["state"])
-        return plan_keyed_batch(keyed, prior)
+        return prior
 
-    async def _write_plan(self, conn: Connection, plan: BatchPlan) -> None:
-        """The new states and level changes (the daily counts come last, `_write_daily`)."""
-        if plan.states:
-            await conn.execute(_STATES_UPSERT, dump_states(plan.states))
-        if plan.delta.levels:
-            levels = [(unit, counter, at, value) for (unit, counter, at), value in plan.delta.levels.items()]
-            await conn.execute(_LEVEL_UPSERT, orjson.dumps(levels).decode())
-        await self._write_index_tables(conn, plan.delta)
-
-    async def _write_index_tables(self, conn: Connection, delta: Contributions) -> None:
-        """The Decision 766 tables: cohorts, per-procedure days with their year bitmaps, periods."""
+    async def _write_rows(self, conn: Connection, rows: BatchRows) -> None:
+        """The new states, level changes and Decision 766 tables (the daily counts come last, `_write_daily`)."""
+        if rows.states:
+            await conn.execute(_STATES_UPSERT, dump_states(rows.states))
+        delta = rows.delta
+        if delta.levels:
+            await conn.execute(_LEVEL_UPSERT, orjson.dumps(rows.levels()).decode())
         if delta.cohorts:
-            await conn.execute(_COHORT_UPSERT, orjson.dumps(cohort_entries(delta)).decode())
-        procedure_days = procedure_day_rows(delta)
+            await conn.execute(_COHORT_UPSERT, orjson.dumps(rows.cohorts()).decode())
+        procedure_days = rows.procedure_days()
         if procedure_days:
             counts = await conn.fetch(_PROCEDURE_DAYS_UPSERT, orjson.dumps(procedure_days).decode())
             years = orjson.dumps(procedure_year_rows(counts)).decode()
             await conn.execute(_PROCEDURE_YEARS_ENSURE, years)
             await conn.execute(_PROCEDURE_YEARS_UPDATE, years)
         if delta.procedure_periods:
-            await conn.execute(_PERIODS_UPSERT, orjson.dumps(period_entries(delta)).decode())
+            await conn.execute(_PERIODS_UPSERT, orjson.dumps(rows.periods()).decode())
 
-    async def _write_daily(self, conn: Connection, plan: BatchPlan) -> None:
-        daily = daily_rows(plan.delta)
+    async def _write_daily(self, conn: Connection, rows: BatchRows) -> None:
+        daily = rows.daily()
         if daily:
             await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
 
@@ -569,16 +433,3 @@ async def _stored_positions(conn: Connection, topic: str, partitions: Sequence[i
         list(partitions),
     )
     return {r["partition"]: r["next_offset"] for r in rows}
-
-
-def _conflict_letter(item: IncomingEvent) -> DeadLetter:
-    source, ident = item.event.identity
-    return DeadLetter(
-        partition=item.partition,
-        offset=item.offset,
-        key=item.event.subject.encode(),
-        value=item.raw,
-        reason=f"identity conflict: another event with source {source!r} and id {ident!r} "
-        "was accepted first with different content",
-        kind=DeadLetterKind.IDENTITY_CONFLICT,
-    )

@@ -10,7 +10,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from services.aggregator.store import DeadLetterKind
+from services.aggregator.pipeline import DeadLetterKind
 
 EVENTS_APPLIED = Counter("tthc_aggregator_events_applied_total", "Distinct events applied")
 DUPLICATES = Counter("tthc_aggregator_duplicates_total", "Events skipped as repeats of an applied event")

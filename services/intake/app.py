@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.http_problems import Problem, ProblemError, install_problem_handlers
+from services.infra.kafka_admin import ensure_topics
 from services.infra.security_headers import SecurityHeadersMiddleware
 from services.intake import telemetry
 from services.intake.api_docs import docs_page, events_request_body, install_openapi
@@ -21,8 +23,6 @@ from services.intake.dvcqg_route import dvcqg_router
 from services.intake.handling import IntakeContext, authorize, publish, read_limited, require_grant
 from services.intake.publisher import EventPublisher
 from services.intake.validation import check_content_mode, check_media_type, parse_events
-from shared.http_problems import Problem, ProblemError, install_problem_handlers
-from shared.kafka_admin import ensure_topics
 from shared.tokens import DEV_INTAKE_TOKEN, TokenRegistry
 from shared.units import UnitRegistry
 
@@ -59,28 +59,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     context = IntakeContext(settings, registry, tokens, publisher)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            await ensure_topics(
-                settings.kafka_bootstrap_servers,
-                {settings.events_topic: settings.events_partitions, settings.dead_letter_topic: 1},
-                replication_factor=settings.kafka_replication_factor,
-                min_insync_replicas=settings.kafka_min_insync_replicas,
-            )
-        except Exception as exc:
-            log.warning("could not ensure Kafka topics at start: %s", exc)
-        try:
-            yield
-        finally:
-            await publisher.close()
-
     app = FastAPI(
         title="tthc-pulse intake",
         version="1.0",
         description="Receives CloudEvents from one-stop and document-management systems and publishes "
         "them to Kafka. A 202 is sent only once Kafka has every event of the request.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, publisher),
         docs_url=None,
         redoc_url=None,
     )
@@ -120,6 +104,36 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         return len(events)
 
     app.include_router(dvcqg_router(context))
+    _add_operational_routes(app, settings, publisher)
+    return app
+
+
+def _lifespan(
+    settings: IntakeSettings, publisher: EventPublisher
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: the topics, if Kafka answers (else only logged: `/readyz` tells). Stop: the publisher."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                {settings.events_topic: settings.events_partitions, settings.dead_letter_topic: 1},
+                replication_factor=settings.kafka_replication_factor,
+                min_insync_replicas=settings.kafka_min_insync_replicas,
+            )
+        except Exception as exc:
+            log.warning("could not ensure Kafka topics at start: %s", exc)
+        try:
+            yield
+        finally:
+            await publisher.close()
+
+    return lifespan
+
+
+def _add_operational_routes(app: FastAPI, settings: IntakeSettings, publisher: EventPublisher) -> None:
+    """Health, readiness, metrics and the API documentation page."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -143,5 +157,3 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return docs_page(app.openapi_url or "/openapi.json", f"{app.title}: API")
-
-    return app

@@ -85,7 +85,12 @@ class Mapped:
 def dossier_events(
     record: DossierRecord, *, source: str, organ_code: str | None, resolve_organ: OrganResolver, now: datetime
 ) -> Mapped:
-    """The events of one `DongBoHoSoMC` snapshot (see the module docstring for the rules)."""
+    """The events of one `DongBoHoSoMC` snapshot (see the module docstring for the rules).
+
+    One function on purpose: the checks and the events derive from the same values of the record
+    (reception, due date, fee total, unit, the end and stamp dates), and read as the module
+    docstring lists the rules, refusals first, then one event per fact.
+    """
     result = Mapped()
     if record.status in NOT_RECEIVED:
         return result

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.infra.http_problems import FieldError, Problem, ProblemError
 from services.intake import telemetry
 from services.intake.dvcqg import MalformedRequest, RecordError, TooManyRecords, events_from_request
 from services.intake.handling import IntakeContext, authorize, publish, read_limited, require_grant
 from services.intake.validation import media_type
 from shared.events import Event, event_adapter
-from shared.http_problems import FieldError, Problem, ProblemError
 
 
 class AcceptedRecords(BaseModel):

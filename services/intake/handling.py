@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from services.infra.http_problems import ProblemError
 from services.intake import telemetry
 from services.intake.config import IntakeSettings
 from services.intake.publisher import EventPublisher, KafkaUnavailable
 from shared.events import Event, unit_fact
-from shared.http_problems import ProblemError
 from shared.timezone import local_day
 from shared.tokens import TokenGrant, TokenRegistry
 from shared.units import UnitRegistry

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.infra.http_problems import FieldError, ProblemError
 from shared.events import (
     CONTROL_CHARACTERS,
     EVENT_TYPES,
@@ -20,7 +21,6 @@ from shared.events import (
     has_forbidden_text,
     unit_fact,
 )
-from shared.http_problems import FieldError, ProblemError
 from shared.timezone import local_day
 from shared.units import UnitRegistry
 

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from services.infra.http_problems import PROBLEM_JSON, Problem
 from services.reporting.index766 import INPUTS, load_formula, render_index, score
 from services.reporting.indicators import DOCUMENT_FIGURES, MONTHLY_DOSSIER_FIGURES
 from services.reporting.schemas import MY_HAO_EXAMPLE
-from shared.http_problems import PROBLEM_JSON, Problem
 
 
 def problem_example(status: int, title: str, detail: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pydantic import Field
 from starlette.requests import HTTPConnection
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
+from services.infra.http_problems import Problem, ProblemError, install_problem_handlers, problem_response
 from services.infra.security_headers import SecurityHeadersMiddleware, script_hash
 from services.reporting import telemetry
 from services.reporting.api_docs import (
@@ -51,7 +52,6 @@ from services.reporting.sse import EventStreamResponse
 from services.reporting.stream import StreamHub, StreamSettings, TooManyStreams
 from services.reporting.versioning import if_none_match_matches
 from shared.events import EARLIEST_INSTANT, LATEST_INSTANT
-from shared.http_problems import Problem, ProblemError, install_problem_handlers, problem_response
 from shared.tokens import DEV_READ_TOKEN, TokenRegistry
 
 log = logging.getLogger(__name__)

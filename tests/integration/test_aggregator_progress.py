@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
 from tests.running import aggregator_app, metric_values, produce

@@ -16,9 +16,9 @@ import pytest
 
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.replay import replay_and_compare
+from services.infra.kafka_admin import ensure_topics
 from services.reporting.indicators import figure_groups, total
 from services.reporting.queries import IndicatorQueries
-from shared.kafka_admin import ensure_topics
 from shared.timezone import end_of_day
 from tests import reference_model
 from tests.conftest import eventually

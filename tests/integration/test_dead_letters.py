@@ -7,7 +7,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received, resolved

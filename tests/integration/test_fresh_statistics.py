@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.aggregator.consumer import ANALYZE_AFTER_EVENTS
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
 from tests.running import produce, running_aggregator

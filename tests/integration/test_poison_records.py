@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 from shared.topics import DEAD_LETTER_REASON_HEADER
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received

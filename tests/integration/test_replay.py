@@ -22,16 +22,15 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.aggregator.app import open_pool
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.replay import replay_and_compare
-from services.aggregator.store import AggregatorStore
+from services.aggregator.store import AggregatorStore, open_pool
+from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.reporting.indicators import figure_groups, total
 from services.reporting.queries import IndicatorQueries
 from shared.events import encode_event, event_adapter
-from shared.kafka_admin import ensure_topics, topic_partitions
 from shared.timezone import end_of_day
 from tests import reference_model as ref
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique

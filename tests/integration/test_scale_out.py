@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.kafka_admin import ensure_topics
+from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.processes import ServiceSet
 from tests.running import daily_counts_table, produce

@@ -11,16 +11,8 @@ import asyncpg
 import pytest
 
 from services.aggregator.migrate import apply_migrations
-from services.aggregator.store import (
-    AggregatorStore,
-    Batch,
-    DeadLetter,
-    IncomingEvent,
-    PositionConflict,
-    StoreError,
-    content_digest,
-    identity_key,
-)
+from services.aggregator.pipeline import Batch, DeadLetter, IncomingEvent, content_digest, identity_key
+from services.aggregator.store import AggregatorStore, PositionConflict, StoreError
 from shared.events import decode_event
 from tests.conftest import DATABASE_URL, eventually
 from tests.factories import received

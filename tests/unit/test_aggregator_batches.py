@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.consumer import EventConsumer, Records, build_batch, split_into_lanes
+from services.aggregator.consumer import EventConsumer
 from services.aggregator.domain import Contributions
-from services.aggregator.store import Batch, BatchResult, daily_rows
+from services.aggregator.pipeline import Batch, BatchResult, Records, build_batch, daily_rows, split_into_lanes
 from tests.factories import received
 
 
@@ -100,7 +100,7 @@ class _ForgettingStore:
         if not self.batches and self.consumer is not None:
             self.consumer.forget([TopicPartition("events", p) for p in range(12) if p not in batch.ranges])
         self.batches.append(batch)
-        return BatchResult(applied=len(batch.events), duplicates=0, dead_letters=[], states_written=0)
+        return BatchResult(applied=len(batch.events), duplicates=0, dead_letters=[])
 
 
 async def test_a_rebalance_during_one_lane_does_not_break_the_other_lanes() -> None:

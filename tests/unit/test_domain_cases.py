@@ -25,10 +25,10 @@ from services.aggregator.domain import (
     contributions,
     initial_state,
 )
-from services.aggregator.planner import plan_batch
-from services.aggregator.state_codec import dump_state, load_state
+from services.aggregator.state_codec import load_state
 from shared.events import Event, decode_event
 from tests import reference_model as ref
+from tests.planning import add_into, dump_state, is_empty, plan_batch
 from tests.reference_model import event
 
 # --- reading the core like the reporting does ----------------------------------------------------
@@ -89,7 +89,7 @@ def fold(events: Iterable[Event]) -> dict[AggregateKey, State]:
 def total_contributions(states: Iterable[State]) -> Contributions:
     total = Contributions.empty()
     for state in states:
-        total.add(contributions(state))
+        add_into(total, contributions(state))
     return total
 
 
@@ -767,7 +767,7 @@ def test_duplicate_yields_no_delta_and_correction_its_difference() -> None:
     (correction,) = decode_all([received(id="b", channel="direct", time="2023-03-11T00:00:00+07:00")])
     key = aggregate_key(first)
     one = plan_batch([first], {})
-    assert plan_batch([again], one.states).delta.is_empty()
+    assert is_empty(plan_batch([again], one.states).delta)
     assert plan_batch([again], one.states).states == {}
     moved = plan_batch([correction], one.states).delta
     day = date(2023, 3, 10)
@@ -779,7 +779,7 @@ def test_duplicate_yields_no_delta_and_correction_its_difference() -> None:
 def test_orphan_delta_arrives_with_received() -> None:
     orphans = decode_all([resolved(id="c"), simple("dossier.withdrawn", id="w", at="2023-03-12T10:00:00+07:00")])
     before = plan_batch(orphans, {})
-    assert before.delta.is_empty() and before.states  # kept, though nothing counts
+    assert is_empty(before.delta) and before.states  # kept, though nothing counts
     after = plan_batch(decode_all([received(id="a")]), before.states)
     figures = core_figures(after.delta, MARCH_1, MARCH_31, END_OF_MARCH, {"u1"})
     assert figures["received"] == figures["resolved"] == figures["withdrawn"] == 1

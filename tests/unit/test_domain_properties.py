@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.aggregator.domain import AggregateKey, Contributions, State
-from services.aggregator.planner import plan_batch
-from services.aggregator.state_codec import dump_state, load_state
+from services.aggregator.state_codec import load_state
 from shared.events import Event
+from tests.planning import add_into, dump_state, plan_batch
 from tests.reference_model import event
 from tests.unit.test_domain_cases import (
     core_figures,
@@ -219,7 +219,7 @@ def _apply_in_batches(batches: list[list[Event]]) -> tuple[dict[AggregateKey, St
     for batch in batches:
         plan = plan_batch(batch, states)
         states.update(plan.states)
-        total.add(plan.delta)
+        add_into(total, plan.delta)
     return states, total
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.aggregator.store import procedure_year_rows
+from services.aggregator.pipeline import procedure_year_rows
 from services.reporting.index766 import INPUTS
 from services.reporting.index766_inputs import add_sums, index_inputs, year_masks
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from services.infra.http_problems import ProblemError
 from services.intake.validation import parse_events
-from shared.http_problems import ProblemError
 from shared.units import UnitRegistry
 from tests.factories import received, resolved
 

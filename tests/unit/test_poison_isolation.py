@@ -14,8 +14,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.consumer import EventConsumer, Records, fresh_records, record_count, split_in_two
-from services.aggregator.store import Batch, BatchResult, DeadLetter, DeadLetterKind, EventDataError, StoreError
+from services.aggregator.consumer import EventConsumer
+from services.aggregator.pipeline import (
+    Batch,
+    BatchResult,
+    DeadLetter,
+    DeadLetterKind,
+    Records,
+    fresh_records,
+    record_count,
+    split_in_two,
+)
+from services.aggregator.store import EventDataError, StoreError
 from tests.factories import received
 from tests.unit.test_aggregator_batches import _records
 
@@ -68,7 +78,7 @@ class _RefusingStore:
             self.positions[partition] = end
         self.applied += sorted(offered)
         self.letters += batch.undecodable
-        return BatchResult(len(batch.events), 0, list(batch.undecodable), 0)
+        return BatchResult(len(batch.events), 0, list(batch.undecodable))
 
 
 def _event_records(counts: dict[int, int]) -> Records:

@@ -14,18 +14,43 @@ import pytest
 
 from scenario.__main__ import ALONE, ALREADY, ON_TOP, Targets, indicators_url, wait_for_figures
 from scenario.client import IntakeError, post_events, retry_after_seconds
-from scenario.expected import Window, combined, contributions_of, decode, differences, figures
+from scenario.expected import Window, combined, decode, differences, expected_figures
 from scenario.generate import MOTCUA, QLVB, generate_events, plan_for
 from scenario.plan import PILOTS, TOWN, build_plan, load_scenario
 from scenario.workdays import LOCAL, is_working_day
 from services.aggregator.domain import Contributions, State
-from services.aggregator.planner import plan_batch
 from services.reporting.indicators import figure_groups
 from shared.counters import ALL_COUNTERS
 from shared.events import Event, contract_problems, event_batch_adapter, unit_of
 from shared.units import UnitTree
+from tests.planning import add_into, plan_batch
 
 SEED = 2023
+
+
+def contributions_of(events: list[Event]) -> Contributions:
+    """The counter contributions of a set of events, by the aggregator's core."""
+    return plan_batch(events, {}).delta
+
+
+def counts(delta: Contributions, unit: str, window: Window) -> dict[str, int]:
+    """Stored-counter totals of one unit (scope self): daily ones over the window, levels at as_of."""
+    result = dict.fromkeys(ALL_COUNTERS, 0)
+    for (counted_unit, counter, day), value in delta.daily.items():
+        if counted_unit == unit and window.start <= day <= window.end:
+            result[counter] += value
+    as_of = window.as_of
+    for (counted_unit, counter, instant), value in delta.levels.items():
+        if counted_unit == unit and instant <= as_of:
+            result[counter] += value
+    return result
+
+
+def figures(delta: Contributions, unit: str, window: Window) -> dict[str, dict[str, Any]]:
+    """The figures the reporting API computes from the aggregator's counters (its indicator code)."""
+    return figure_groups(counts(delta, unit, window))
+
+
 YEAR_END = datetime(2023, 12, 31, 23, 59, 59, 999999, tzinfo=LOCAL)
 PILOT_RATES = {
     "online": ("received_online", "received"),
@@ -168,6 +193,18 @@ def test_every_unit_shows_its_plan(scenario: dict[str, Any], delta: Contribution
         assert differences(unit_plan.figures(), figures(delta, unit, window)) == [], unit
 
 
+def test_the_demo_expects_what_the_core_computes_from_the_events(
+    scenario: dict[str, Any], events: list[dict[str, Any]], delta: Contributions, window: Window
+) -> None:
+    expected = expected_figures(scenario, SEED, events)
+    assert set(expected) == set(plan_for(scenario, SEED).units)
+    for unit, unit_figures in expected.items():
+        computed = figures(delta, unit, window)
+        assert unit_figures == {group: computed[group] for group in unit_figures}, unit
+        assert set(unit_figures["dossiers"]) == set(computed["dossiers"]), unit  # every dossier figure
+    assert expected[TOWN]["dossiers"]["synced"] > 0  # the v2 facts are there to compare
+
+
 def test_order_and_batches_do_not_matter(decoded: list[Event], delta: Contributions) -> None:
     shuffled = list(decoded)
     Random(7).shuffle(shuffled)
@@ -176,7 +213,7 @@ def test_order_and_batches_do_not_matter(decoded: list[Event], delta: Contributi
     for start in range(0, len(shuffled), 1_000):
         batch = plan_batch(shuffled[start : start + 1_000], states)
         states.update(batch.states)
-        total.add(batch.delta)
+        add_into(total, batch.delta)
     assert total.daily == delta.daily
     assert total.levels == delta.levels
 

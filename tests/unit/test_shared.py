@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from shared.polling import PollTimeout, poll_until
+from services.infra.polling import PollTimeout, poll_until
 from shared.tokens import DEV_INTAKE_TOKEN, TokenGrant, TokenRegistry, hash_token
 from shared.units import HUNG_YEN_UNITS_RESOURCE, UnitRegistry, UnitTree, UnitTreeError
 from shared.vietnamese import format_count, format_percent, format_points
