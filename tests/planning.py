@@ -55,3 +55,8 @@ def dump_state(state: State) -> str:
     """The JSON text the store writes for `state` (kind and key play no part in it)."""
     ((_kind, _key, encoded),) = orjson.loads(dump_states({("dossier", "-"): state}))
     return orjson.dumps(encoded).decode()
+
+
+def contributions_of(events: Iterable[Event]) -> Contributions:
+    """The counter contributions of a set of events, by the aggregator's core."""
+    return plan_batch(events, {}).delta

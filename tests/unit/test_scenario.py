@@ -23,14 +23,9 @@ from services.reporting.indicators import figure_groups
 from shared.counters import ALL_COUNTERS
 from shared.events import Event, contract_problems, event_batch_adapter, unit_of
 from shared.units import UnitTree
-from tests.planning import add_into, plan_batch
+from tests.planning import add_into, contributions_of, plan_batch
 
 SEED = 2023
-
-
-def contributions_of(events: list[Event]) -> Contributions:
-    """The counter contributions of a set of events, by the aggregator's core."""
-    return plan_batch(events, {}).delta
 
 
 def counts(delta: Contributions, unit: str, window: Window) -> dict[str, int]:

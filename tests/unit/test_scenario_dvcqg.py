@@ -25,11 +25,12 @@ import pytest
 
 from scenario.client import post_dvcqg
 from scenario.dvcqg import CLOUDEVENT_FACTS, Encoded, Request, encode
-from scenario.expected import contributions_of, decode
+from scenario.expected import decode
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
 from services.intake.dvcqg import events_from_request
 from shared.units import UnitRegistry
+from tests.planning import contributions_of
 
 REGISTRY = UnitRegistry.load(None)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
