@@ -49,7 +49,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 from scenario.__main__ import DEV_READ_TOKEN, UNITS, Targets, indicators_url, wait_for_figures  # noqa: E402
 from scenario.client import post_events  # noqa: E402
-from scenario.expected import Window, contributions_of, decode, figures  # noqa: E402
+from scenario.expected import Window, expected_figures  # noqa: E402
 from scenario.generate import generate_events  # noqa: E402
 from scenario.plan import load_scenario  # noqa: E402
 
@@ -266,8 +266,8 @@ def main() -> None:
     scenario = load_scenario()
     window = Window.of(scenario)
     events = generate_events(scenario, args.seed)
-    delta = contributions_of(decode(events))
-    targets = {unit: Targets.of(figures(delta, unit, window), None) for unit in UNITS}
+    expected = expected_figures(scenario, args.seed, events)
+    targets = {unit: Targets.of(expected[unit], None) for unit in UNITS}
     print(f"{len(events):,} events, services from {args.code}, {os.cpu_count()} cores, load average {_load()}")
     runs: list[Run] = []
     for number in range(1, args.runs + 1):
