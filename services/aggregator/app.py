@@ -18,6 +18,7 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, open_pool
+from services.aggregator.unit_placement import registry_placement
 from services.infra.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsync
         )
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
         await producer.start()
-        consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema), producer)
+        units = registry_placement(settings.unit_registry())
+        consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema, units), producer)
         task = asyncio.create_task(consumer.run(), name="aggregator-consumer")
         task.add_done_callback(_stop_process_unless_asked)
         app.state.pool = pool

@@ -26,7 +26,15 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, Contributions, State, aggregate_key
+from services.aggregator.domain import (
+    AGGREGATE_KINDS,
+    AggregateKey,
+    Contributions,
+    State,
+    UnitResolver,
+    aggregate_key,
+    units_valid_forever,
+)
 from services.aggregator.planner import plan_keyed_batch
 from shared.counters import ALL_COUNTERS, PROCEDURE_DAILY_COUNTERS
 from shared.events import Event, decode_event
@@ -306,9 +314,12 @@ class BatchRows:
         return daily_rows(self.delta)
 
 
-def plan_rows(keyed: KeyedEvents, prior: Mapping[AggregateKey, State]) -> BatchRows:
-    """The rows a batch of fresh events writes, given the stored states of their aggregates."""
-    plan = plan_keyed_batch(keyed.events, prior)
+def plan_rows(
+    keyed: KeyedEvents, prior: Mapping[AggregateKey, State], units: UnitResolver = units_valid_forever
+) -> BatchRows:
+    """The rows a batch of fresh events writes, given the stored states of their aggregates; `units`
+    places each fact in the stored unit of the registry valid on its day (unit_placement.py)."""
+    plan = plan_keyed_batch(keyed.events, prior, units)
     return BatchRows(plan.states, plan.delta)
 
 

@@ -32,6 +32,7 @@ from services.aggregator.lanes import LaneApplier, LaneOutcome
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.pipeline import Batch, BatchResult, DeadLetter, Records, record_count, split_into_lanes
 from services.aggregator.store import AggregatorStore, open_pool
+from services.aggregator.unit_placement import registry_placement
 from services.infra.kafka_admin import topic_partitions
 from services.infra.polling import PollTimeout, poll_until
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, LEVEL_COUNTERS, PROCEDURE_DAILY_COUNTERS
@@ -367,7 +368,8 @@ async def _replay_into(settings: AggregatorSettings, report: ReplayReport, wait_
     url = settings.database_url.get_secret_value()
     replay_settings = settings.model_copy(update={"database_schema": replay_schema, "events_topic": topic})
     pool = await open_pool(replay_settings)
-    replayer = TopicReplayer(replay_settings, AggregatorStore(pool, replay_schema), topic)
+    units = registry_placement(settings.unit_registry())
+    replayer = TopicReplayer(replay_settings, AggregatorStore(pool, replay_schema, units), topic)
     started = time.perf_counter()
     try:
         report.end_offsets = await replayer.start()

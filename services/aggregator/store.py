@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, State
+from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, State, UnitResolver, units_valid_forever
 from services.aggregator.pipeline import (
     HASH_BYTES,
     Batch,
@@ -280,9 +280,10 @@ async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
 class AggregatorStore:
     """Reads and writes the aggregator's tables in one schema."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, schema: str, units: UnitResolver = units_valid_forever) -> None:
         self._pool = pool
         self._schema = schema
+        self._units = units  # where a fact is stored: the registry entry valid on its day
 
     async def refresh_statistics(self) -> None:
         """ANALYZE the tables a batch reads and writes (it does not block their writers)."""
@@ -310,7 +311,7 @@ class AggregatorStore:
                 await self._claim_positions(conn, batch)
                 fresh, duplicates, conflicts = await self._record_identities(conn, batch.events)
                 keyed = keyed_events(fresh)
-                rows = plan_rows(keyed, await self._load_states(conn, keyed))
+                rows = plan_rows(keyed, await self._load_states(conn, keyed), self._units)
                 await self._write_rows(conn, rows)
                 await self._advance_positions(conn, batch)
                 dead_letters = batch.undecodable + conflicts
