@@ -67,7 +67,7 @@ def test_message_names_the_limit() -> None:
 )
 def test_lone_surrogates_and_raw_control_characters_are_422_naming_the_field(raw: bytes) -> None:
     text = json.dumps([received("ok"), received("d2")]).encode()
-    body = text.replace(b'"evt-', raw[:-1] + b'-evt-', 1)  # the first event's id
+    body = text.replace(b'"evt-', raw[:-1] + b"-evt-", 1)  # the first event's id
     assert _fields(body) == {(0, "id")}
 
 
@@ -97,9 +97,7 @@ def test_timestamps_outside_the_range_are_refused(path: str, value: str) -> None
     assert (0, path) in _fields(json.dumps([_with(received("d1"), path, value)]).encode())
 
 
-@pytest.mark.parametrize(
-    "due_at", ["2999-12-31T23:59:59+07:00", "2999-12-31T16:59:59Z", "2999-12-31T04:59:59-12:00"]
-)
+@pytest.mark.parametrize("due_at", ["2999-12-31T23:59:59+07:00", "2999-12-31T16:59:59Z", "2999-12-31T04:59:59-12:00"])
 def test_the_latest_instant_is_accepted_whatever_its_offset(due_at: str) -> None:
     (event,) = parse_events(json.dumps([_with(received("d1"), "data.due_at", due_at)]).encode(), BATCH, TREE, NOW, 9)
     assert event.data.due_at is not None

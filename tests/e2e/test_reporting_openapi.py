@@ -14,8 +14,8 @@ import pytest
 
 from services.reporting.schemas import Breakdown, Indicators, Monthly, UnitOut
 from tests.conftest import eventually
-from tests.processes import ServiceSet
-from tests.reporting.support import READ, in_2023, post, received, running_services
+from tests.reporting_stack import READ, in_2023, post, received, running_services
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 
