@@ -7,7 +7,8 @@ render it (DOCX lives in report_docx.py). Wording follows the report officers fi
 
 Percent precision follows that report: 1 decimal (81,1%), except where it prints 2: the leader
 signature share (50,21%) and, in section 9, results digitized and satisfaction (77,92%).
-Percentages are rounded half up from the exact counts, trailing zeros dropped (100%, 78%).
+Percentages are rounded half up from the exact counts, trailing zeros dropped (100%, 78%), by the
+one formatter every surface uses (shared.vietnamese.format_share).
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
 from shared.timezone import LOCAL_TZ, end_of_day, local_day
-from shared.vietnamese import format_count, format_points
+from shared.vietnamese import NO_FIGURE, format_count, format_points, format_share
 
 Scope = Literal["subtree", "self"]
 
 PERCENT_DECIMALS = 1
 LEADER_SIGNATURE_DECIMALS = 2
 SECTION9_DECIMALS = {"online": 1, "results_digitized": 2, "paid_online": 1, "satisfaction": 2}
-NO_FIGURE = "–"
 
 # Prefixes of unit names that name the kind of unit; the reports write them in lower case
 # inside a sentence ("Bộ phận Một cửa thị xã Mỹ Hào", "phường Minh Đức 97,8%").
@@ -74,22 +73,6 @@ class Report:
 
 
 # ---- Vietnamese formats ---------------------------------------------------------------------
-
-
-def percent(numerator: int, denominator: int, decimals: int = PERCENT_DECIMALS) -> str:
-    """4223/8411 at 2 decimals -> '50,21%'; rounded half up from the exact fraction; '–' if no denominator."""
-    if denominator == 0:
-        return NO_FIGURE
-    exact = Fraction(numerator * 100, denominator)
-    rounded = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
-        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-    )
-    text = f"{rounded:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    whole, _, fraction = text.partition(".")
-    whole_text = format_count(int(whole))
-    return f"{whole_text},{fraction}%" if fraction else f"{whole_text}%"
 
 
 def day_text(day: date) -> str:
@@ -221,7 +204,7 @@ def _section_documents(data: ReportInput) -> Section:
             "và điều hành (không tính văn bản mật)"
             + (
                 f"; trong đó {format_count(d['electronic'])}/{format_count(registered)} văn bản điện tử "
-                f"(đạt {percent(d['electronic'], registered)})."
+                f"(đạt {format_share(d['electronic'], registered)})."
                 if registered
                 else "."
             )
@@ -230,7 +213,7 @@ def _section_documents(data: ReportInput) -> Section:
             "Tổng số văn bản ký số của lãnh đạo/tổng số văn bản ký số của cơ quan: "
             f"{format_count(d['signed_by_leader'])}/{format_count(d['signed_by_organization'])}"
             + (
-                f", đạt {percent(d['signed_by_leader'], d['signed_by_organization'], LEADER_SIGNATURE_DECIMALS)};"
+                f", đạt {format_share(d['signed_by_leader'], d['signed_by_organization'], LEADER_SIGNATURE_DECIMALS)};"
                 if d["signed_by_organization"]
                 else ";"
             )
@@ -252,7 +235,7 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
     if d["resolved"]:
         resolved = (
             f" Trong đó: Số hồ sơ đã giải quyết trước hạn/đúng hạn là {format_count(d['resolved_on_time'])} hồ sơ/"
-            f"{format_count(d['resolved'])} hồ sơ (đạt {percent(d['resolved_on_time'], d['resolved'])}); "
+            f"{format_count(d['resolved'])} hồ sơ (đạt {format_share(d['resolved_on_time'], d['resolved'])}); "
             + (
                 f"số hồ sơ đã giải quyết quá hạn là {format_count(d['resolved_late'])} hồ sơ."
                 if d["resolved_late"]
@@ -265,7 +248,7 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
     if d["in_progress"]:
         pending = (
             f" Số hồ sơ đang giải quyết đúng hạn là {format_count(in_time)} hồ sơ/{format_count(d['in_progress'])} "
-            f"hồ sơ (đạt {percent(in_time, d['in_progress'])}); "
+            f"hồ sơ (đạt {format_share(in_time, d['in_progress'])}); "
             + (
                 f"số hồ sơ đang giải quyết quá hạn là {format_count(d['in_progress_overdue'])} hồ sơ."
                 if d["in_progress_overdue"]
@@ -327,7 +310,7 @@ def _ratio_sentence(label: str, numerator: int, denominator: int, noun: str, of:
     sep = ": " if colon else " "
     return (
         f"{label}{sep}{format_count(numerator)} {noun}/{format_count(denominator)} {of} "
-        f"(đạt {percent(numerator, denominator)})"
+        f"(đạt {format_share(numerator, denominator)})"
     )
 
 
@@ -353,7 +336,7 @@ def _section_children(data: ReportInput) -> Section:
         )
         if ranked:
             parts = "; ".join(
-                f"{in_sentence(c.name)} {percent(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
+                f"{in_sentence(c.name)} {format_share(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
             )
             items.append(Item(f"{label}: {parts};"))
         else:
@@ -363,9 +346,8 @@ def _section_children(data: ReportInput) -> Section:
         cells = [str(index), child.name, format_count(child.dossiers["received"])]
         for rate, _label, num, den in _SECTION9:
             n, m = child.dossiers[num], child.dossiers[den]
-            cells.append(
-                f"{percent(n, m, SECTION9_DECIMALS[rate])} ({format_count(n)}/{format_count(m)})" if m else NO_FIGURE
-            )
+            share = format_share(n, m, SECTION9_DECIMALS[rate])
+            cells.append(f"{share} ({format_count(n)}/{format_count(m)})" if m else NO_FIGURE)
         rows.append(tuple(cells))
     items.append(
         Table(
@@ -404,7 +386,7 @@ def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
         for component in group["components"]:
             if component["computed"]:
                 counts = f"{format_count(component['numerator'])}/{format_count(component['denominator'])}"
-                ratio = percent(component["numerator"], component["denominator"])
+                ratio = format_share(component["numerator"], component["denominator"])
                 score = f"{format_points(component['score'])}/{format_points(component['max_points'])}"
             else:
                 counts, ratio, score = NO_FIGURE, NO_FIGURE, f"chưa tính/{format_points(component['max_points'])}"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from services.reporting.api_docs import index766_example
-from services.reporting.report import percent
 from shared.vietnamese import format_count
+from shared.vietnamese import format_share as percent
 
 CORE = Path(__file__).resolve().parents[2] / "services" / "reporting" / "static" / "dashboard-core.js"
 # One node process for the module (a start costs about a second): it reads a JSON line
