@@ -1,5 +1,5 @@
-"""The annual report sections 4.1, 4.4, 9 and the Decision 766 index in Vietnamese, from indicator
-and index bodies (pure: no I/O).
+"""The annual report sections 4.1, 4.4, 9 and the Decision 766 index in Vietnamese, from the
+figures of a unit, its children and its index (pure: no I/O).
 
 `build_annual_report` turns figures into a small document model; `to_markdown` and `to_html`
 render it (DOCX lives in report_docx.py). Wording follows the report officers file today
@@ -18,12 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 from shared.timezone import LOCAL_TZ, end_of_day, local_day
+from shared.units import Scope
 from shared.vietnamese import NO_FIGURE, format_count, format_points, format_share
-
-Scope = Literal["subtree", "self"]
 
 PERCENT_DECIMALS = 1
 LEADER_SIGNATURE_DECIMALS = 2
@@ -126,35 +125,8 @@ class ReportInput:
     documents: Mapping[str, int]
     procedures: Mapping[str, int]
     children: Sequence[ChildFigures]
-    index766: Mapping[str, Any] | None = None  # a GET /v1/index766 body for the year
-
-    @classmethod
-    def from_bodies(
-        cls,
-        *,
-        unit_name: str,
-        year: int,
-        indicators: Mapping[str, Any],
-        breakdown_rows: Sequence[Mapping[str, Any]],
-        generated_at: datetime,
-        index766: Mapping[str, Any] | None = None,
-    ) -> ReportInput:
-        """From a GET /v1/indicators body, the child rows of a breakdown body and a /v1/index766 body."""
-        return cls(
-            unit=indicators["unit"],
-            unit_name=unit_name,
-            year=year,
-            scope=indicators["scope"],
-            start=date.fromisoformat(indicators["from"]),
-            end=date.fromisoformat(indicators["to"]),
-            as_of=datetime.fromisoformat(indicators["as_of"]),
-            generated_at=generated_at,
-            dossiers=indicators["dossiers"],
-            documents=indicators["documents"],
-            procedures=indicators["procedures"],
-            children=[ChildFigures(r["unit"], r["name"], r["dossiers"]) for r in breakdown_rows],
-            index766=index766,
-        )
+    # The rendered index and its ranking, as in a GET /v1/index766 body (without the period).
+    index766: Mapping[str, Any] | None = None
 
 
 def build_annual_report(data: ReportInput) -> Report:
@@ -222,8 +194,8 @@ def _section_documents(data: ReportInput) -> Section:
     return Section("4.1", "Ứng dụng CNTT trong nội bộ các cơ quan Nhà nước", tuple(items))
 
 
-def _section_dossiers(data: ReportInput, phrase: str) -> Section:
-    p, d = data.procedures, data.dossiers
+def _received_sentence(data: ReportInput, phrase: str) -> str:
+    d = data.dossiers
     office = f"Bộ phận Một cửa {phrase}" + (" và các đơn vị trực thuộc" if data.scope == "subtree" else "")
     channels = [f"Số hồ sơ tiếp nhận trực tuyến: {format_count(d['received_online'])} hồ sơ"]
     channels.append(f"số hồ sơ tiếp nhận trực tiếp: {format_count(d['received_direct'])} hồ sơ")
@@ -232,8 +204,12 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
     received = f"{office} đã tiếp nhận: {format_count(d['received'])} hồ sơ (trong đó: {'; '.join(channels)})."
     if d["withdrawn"]:
         received += f" Số hồ sơ đã rút: {format_count(d['withdrawn'])} hồ sơ."
+    return received
+
+
+def _resolved_sentence(d: Mapping[str, int]) -> str:
     if d["resolved"]:
-        resolved = (
+        return (
             f" Trong đó: Số hồ sơ đã giải quyết trước hạn/đúng hạn là {format_count(d['resolved_on_time'])} hồ sơ/"
             f"{format_count(d['resolved'])} hồ sơ (đạt {format_share(d['resolved_on_time'], d['resolved'])}); "
             + (
@@ -242,11 +218,13 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
                 else "không có hồ sơ đã giải quyết quá hạn."
             )
         )
-    else:
-        resolved = " Chưa có hồ sơ đã giải quyết."
+    return " Chưa có hồ sơ đã giải quyết."
+
+
+def _pending_sentence(d: Mapping[str, int]) -> str:
     in_time = d["in_progress"] - d["in_progress_overdue"]
     if d["in_progress"]:
-        pending = (
+        return (
             f" Số hồ sơ đang giải quyết đúng hạn là {format_count(in_time)} hồ sơ/{format_count(d['in_progress'])} "
             f"hồ sơ (đạt {format_share(in_time, d['in_progress'])}); "
             + (
@@ -255,8 +233,11 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
                 else "không có hồ sơ đang giải quyết quá hạn."
             )
         )
-    else:
-        pending = " Không có hồ sơ đang giải quyết."
+    return " Không có hồ sơ đang giải quyết."
+
+
+def _section_dossiers(data: ReportInput, phrase: str) -> Section:
+    p, d = data.procedures, data.dossiers
     items = [
         Item(
             "Tổng số thủ tục hành chính được đưa vào phần mềm một cửa điện tử là "
@@ -268,7 +249,7 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
         Item(
             f"Tình hình giải quyết TTHC năm {data.year} (từ ngày {day_text(data.start)} đến ngày {day_text(data.end)}):"
         ),
-        Item(received + resolved + pending, 1),
+        Item(_received_sentence(data, phrase) + _resolved_sentence(d) + _pending_sentence(d), 1),
         Item(
             _ratio_sentence(
                 "Thực hiện số hoá đầy đủ thành phần hồ sơ",

@@ -17,11 +17,12 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import asyncpg
-
+from services.reporting.errors import DatabaseUnavailable
+from services.reporting.etags import opaque
 from services.reporting.queries import ChangeMarker
+from services.reporting.snapshots import CachedSnapshot
+from services.reporting.sse import SSE_HEARTBEAT, sse_retry
 from services.reporting.telemetry import OPEN_STREAMS
-from services.reporting.versioning import SSE_HEARTBEAT, CachedSnapshot, opaque, sse_retry
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class StreamHub:
             if self._channels:
                 try:
                     await self._tick()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                except DatabaseUnavailable as exc:
                     log.warning("stream poller: database unavailable, retrying: %s", exc)
                 except Exception:
                     log.exception("stream poller: unexpected error, retrying")
