@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.infra.http_metrics import HttpMetricsMiddleware, add_metrics_route
 from services.infra.security_headers import SecurityHeadersMiddleware
-from services.reporting.api_docs import errors, problem_only_openapi
+from services.reporting.api_docs import problem_only_openapi
 from services.reporting.config import ReportingSettings
 from services.reporting.errors import DatabaseUnavailable, InvalidPeriod, UnknownUnit
 from services.reporting.queries import IndicatorQueries
@@ -61,11 +61,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    v1 = APIRouter(prefix="/v1", responses=errors(401, 503))
-    for resource in (units, indicators, index766, snapshots, reports):
-        v1.include_router(resource.router)
-    app.include_router(v1)
-    app.include_router(dashboard.router)
+    for resource in (units, indicators, index766, snapshots, reports, dashboard):
+        app.include_router(resource.router)
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
     app.include_router(health.router)
     add_metrics_route(app)

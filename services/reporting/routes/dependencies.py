@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from services.reporting.api_docs import errors
 from services.reporting.service import ReportingService
 from shared.http_problems import ProblemError
 from shared.tokens import TokenRegistry
 from shared.units import UnitTree
+
+
+def v1_router() -> APIRouter:
+    """A router of /v1 reads (the prefix on the router that holds the routes, so the route
+    templates that label the metrics are the full paths)."""
+    return APIRouter(prefix="/v1", responses=errors(401, 503))
 
 
 async def reporting_service(request: Request) -> ReportingService:

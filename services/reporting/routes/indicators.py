@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from services.reporting.api_docs import breakdown_example, errors, monthly_example, ok
-from services.reporting.routes.dependencies import READER, Service, Tree
+from services.reporting.routes.dependencies import READER, Service, Tree, v1_router
 from services.reporting.routes.params import FromParam, ScopeParam, ToParam, UnitParam, YearParam
 from services.reporting.schemas import MY_HAO_EXAMPLE, Breakdown, Indicators, Monthly
 
-router = APIRouter()
+router = v1_router()
 
 
 @router.get(

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 
 from services.infra.security_headers import script_hash
 from services.reporting.api_docs import REPORT_EXCERPT, errors
 from services.reporting.report import HTML_STYLE, to_html, to_markdown
 from services.reporting.report_docx import DOCX_MEDIA_TYPE, to_docx
-from services.reporting.routes.dependencies import READER, Service, Tree
+from services.reporting.routes.dependencies import READER, Service, Tree, v1_router
 from services.reporting.routes.params import Day, UnitParam, YearParam
 from shared.units import Scope
 
-router = APIRouter()
+router = v1_router()
 
 # The HTML report: a document of its own, with nothing to run and its one inline style allowed by
 # hash (a hash source serves a <style> as it serves a <script>). The dashboard and /docs load

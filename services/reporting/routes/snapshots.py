@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import Depends, Header, Response
 
 from services.reporting import telemetry
 from services.reporting.api_docs import errors, ok, problem_example
 from services.reporting.etags import if_none_match_matches
-from services.reporting.routes.dependencies import READER, Service, Tree, require_stream_reader
+from services.reporting.routes.dependencies import READER, Service, Tree, require_stream_reader, v1_router
 from services.reporting.routes.params import UnitParam, YearParam
 from services.reporting.schemas import MY_HAO_EXAMPLE, Indicators
 from services.reporting.sse import EventStreamResponse
 from shared.http_problems import Problem
 
-router = APIRouter()
+router = v1_router()
 
 _STRING = {"schema": {"type": "string"}}
 

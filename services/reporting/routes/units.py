@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from services.reporting.routes.dependencies import READER, Tree
+from services.reporting.routes.dependencies import READER, Tree, v1_router
 from services.reporting.schemas import UnitOut
 
-router = APIRouter()
+router = v1_router()
 
 
 @router.get("/units", dependencies=READER, response_model=list[UnitOut], summary="The unit tree")
