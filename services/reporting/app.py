@@ -48,7 +48,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     development = settings.environment == "development"
-    app.state.tree = settings.unit_tree()
+    app.state.registry = settings.unit_registry()
     app.state.tokens = TokenRegistry.load(
         settings.read_tokens_file, development_token=DEV_READ_TOKEN if development else None
     )
@@ -82,7 +82,7 @@ def _lifespan(settings: ReportingSettings) -> Callable[[FastAPI], AbstractAsyncC
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await open_pool(settings)
         queries = IndicatorQueries(pool)
-        cache = SnapshotCache(app.state.tree, queries, now_utc)
+        cache = SnapshotCache(app.state.registry, queries, now_utc)
         hub = StreamHub(cache, stream_settings)
         app.state.service = ReportingService(queries, cache, hub, now_utc)
         app.state.hub = hub  # __main__ ends the streams on SIGTERM through it

@@ -109,6 +109,11 @@ class ChildFigures:
     code: str
     name: str
     dossiers: Mapping[str, int]
+    split: bool = False  # a unit split among several successors, counted in this unit (contract §1.1)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (đã chia tách)" if self.split else self.name
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ class ReportInput:
     children: Sequence[ChildFigures]
     # The rendered index and its ranking, as in a GET /v1/index766 body (without the period).
     index766: Mapping[str, Any] | None = None
+    # Names of the ended units whose events of the period count in these figures (contract §1.1).
+    predecessors: Sequence[str] = ()
 
 
 def build_annual_report(data: ReportInput) -> Report:
@@ -143,6 +150,11 @@ def build_annual_report(data: ReportInput) -> Report:
         f"Kỳ số liệu: từ ngày {day_text(data.start)} đến ngày {day_text(data.end)}; "
         f"số liệu tính đến {as_of_text(data.as_of)}.",
         scope_text,
+        *(
+            (f"Số liệu gồm cả số liệu của các đơn vị trước sắp xếp: {', '.join(data.predecessors)}.",)
+            if data.predecessors
+            else ()
+        ),
         "Mục 9: số liệu của mỗi đơn vị trực thuộc gồm cả các đơn vị cấp dưới của đơn vị đó.",
     )
     generated = data.generated_at.astimezone(LOCAL_TZ)
@@ -317,14 +329,14 @@ def _section_children(data: ReportInput) -> Section:
         )
         if ranked:
             parts = "; ".join(
-                f"{in_sentence(c.name)} {format_share(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
+                f"{in_sentence(c.label)} {format_share(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
             )
             items.append(Item(f"{label}: {parts};"))
         else:
             items.append(Item(f"{label}: chưa có số liệu;"))
     rows = []
     for index, child in enumerate(data.children, start=1):
-        cells = [str(index), child.name, format_count(child.dossiers["received"])]
+        cells = [str(index), child.label, format_count(child.dossiers["received"])]
         for rate, _label, num, den in _SECTION9:
             n, m = child.dossiers[num], child.dossiers[den]
             share = format_share(n, m, SECTION9_DECIMALS[rate])

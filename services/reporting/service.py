@@ -8,11 +8,11 @@ period that cannot be computed is InvalidPeriod, in one place (`_period`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 from services.reporting.bodies import freshness, indicators_body, period
 from services.reporting.errors import DatabaseUnavailable, InvalidPeriod, UnknownUnit
@@ -32,7 +32,10 @@ from services.reporting.report import ChildFigures, Report, ReportInput, build_a
 from services.reporting.snapshots import CachedSnapshot, SnapshotCache
 from services.reporting.stream import StreamHub
 from shared.timezone import local_day
-from shared.units import Scope, UnitTree
+from shared.units import RowKind as ExtraRowKind
+from shared.units import Scope, UnitEntry, UnitTree
+
+RowKind = Literal["unit", "child"] | ExtraRowKind
 
 __all__ = [
     "DashboardView",
@@ -73,7 +76,8 @@ def _check_unit(tree: UnitTree, unit: str) -> None:
 
 
 def _members(tree: UnitTree, unit: str, scope: Scope) -> list[str]:
-    return tree.subtree(unit) if scope == "subtree" else [unit]
+    """The stored units whose counters make up the unit's figures in this tree (contract §1.1)."""
+    return list(tree.stored_keys(unit, scope))
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class DashboardView:
     year: int
     current_year: int
     window: Window
+    tree_day: date | None  # the last day of the page's tree when it is not today's (None: today's)
 
 
 class ReportingService:
@@ -109,6 +114,10 @@ class ReportingService:
         self._hub = hub
         self._clock = clock
         self.formula = formula or load_formula()
+
+    def today(self) -> date:
+        """Today in Asia/Ho_Chi_Minh by the service's clock (the default tree)."""
+        return local_day(self._clock())
 
     def _year(self, year: int | None) -> int:
         return year if year is not None else current_year(self._clock())
@@ -139,8 +148,17 @@ class ReportingService:
         _check_unit(tree, unit)
         counts = await self._subtree_counts(tree, unit, window)
         rows = [
-            {"unit": code, "name": tree.units[code].name, "scope": row_scope, **figure_groups(figures)}
-            for code, row_scope, figures in _breakdown_rows(tree, unit, counts)
+            {
+                "unit": row.entry.code,
+                "name": row.entry.name,
+                "scope": row.scope,
+                "split": row.kind == "split",
+                "row": row.kind,
+                "valid_from": _iso(row.entry.valid_from),
+                "valid_to": _iso(row.entry.valid_to),
+                **figure_groups(row.figures),
+            }
+            for row in _breakdown_rows(tree, unit, counts)
         ]
         return {**period(unit, window), "rows": rows, "freshness": await self._freshness()}
 
@@ -171,7 +189,7 @@ class ReportingService:
     async def snapshot(self, tree: UnitTree, unit: str, year: int | None = None) -> CachedSnapshot:
         """The year-to-date indicators of the unit's subtree; its ETag changes exactly with a figure."""
         year = self._check_snapshot(tree, unit, year)
-        return await self._snapshots.get(unit, year)
+        return await self._snapshots.get(unit, year, tree_day(tree))
 
     async def stream(
         self, tree: UnitTree, unit: str, year: int | None = None, last_event_id: str | None = None
@@ -187,7 +205,11 @@ class ReportingService:
         """The unit and year of the IOC page, checked as a snapshot is (the page reads the snapshot)."""
         year = self._check_snapshot(tree, unit, year)
         now = self._clock()
-        return DashboardView(unit, tree.units[unit].name, year, current_year(now), year_window(year, now))
+        today = local_day(now)
+        past = tree.valid_to is not None and tree.valid_to <= today
+        later = tree.valid_from is not None and today < tree.valid_from
+        tree_day = tree.valid_to - timedelta(days=1) if past and tree.valid_to else tree.valid_from if later else None
+        return DashboardView(unit, tree.units[unit].name, year, current_year(now), year_window(year, now), tree_day)
 
     async def annual_report(
         self, tree: UnitTree, unit: str, year: int | None = None, end: date | None = None, scope: Scope = "self"
@@ -199,8 +221,8 @@ class ReportingService:
         counts = await self._subtree_counts(tree, unit, window)
         figures = figure_groups(total(counts, _members(tree, unit, scope)))
         children = [
-            ChildFigures(code, tree.units[code].name, figure_groups(child)["dossiers"])
-            for code, _, child in _breakdown_rows(tree, unit, counts)[1:]
+            ChildFigures(row.entry.code, row.entry.name, figure_groups(row.figures)["dossiers"], row.kind == "split")
+            for row in _breakdown_rows(tree, unit, counts)[1:]
         ]
         return build_annual_report(
             ReportInput(
@@ -217,6 +239,7 @@ class ReportingService:
                 procedures=figures["procedures"],
                 children=children,
                 index766=await self._index766(tree, unit, window),
+                predecessors=_predecessors_in(tree, unit, scope, window),
             )
         )
 
@@ -233,24 +256,61 @@ class ReportingService:
         return year
 
     async def _subtree_counts(self, tree: UnitTree, unit: str, window: Window) -> CountsByUnit:
-        return await self._queries.counts_by_unit(tree.subtree(unit), window.start, window.end, window.as_of)
+        units = _members(tree, unit, "subtree")
+        return await self._queries.counts_by_unit(units, window.start, window.end, window.as_of)
 
     async def _index766(self, tree: UnitTree, unit: str, window: Window) -> dict[str, Any]:
-        units = tree.subtree(unit)
+        units = _members(tree, unit, "subtree")
         sums = await self._queries.index_sums(units, window.start, window.end, window.as_of)
 
-        def index_of(members: list[str]) -> Index766:
+        def index_of(members: Iterable[str]) -> Index766:
             return score(self.formula, index_inputs(add_sums(sums.get(member, {}) for member in members)))
 
-        children = [(child, tree.units[child].name, index_of(tree.subtree(child))) for child in tree.children[unit]]
+        children = [(child, tree.units[child].name, index_of(tree.stored_keys(child))) for child in tree.children[unit]]
         return {**render_index(index_of(units)), "ranking": rank_children(children)}
 
     async def _freshness(self) -> dict[str, str | None]:
         return freshness(await self._queries.last_applied_at())
 
 
-def _breakdown_rows(tree: UnitTree, unit: str, counts: CountsByUnit) -> list[tuple[str, Scope, dict[str, int]]]:
-    """The unit alone (scope self), then each direct child with its whole subtree."""
-    rows: list[tuple[str, Scope, dict[str, int]]] = [(unit, "self", total(counts, [unit]))]
-    rows += [(child, "subtree", total(counts, tree.subtree(child))) for child in tree.children[unit]]
+@dataclass(frozen=True)
+class _Row:
+    entry: UnitEntry
+    scope: Scope
+    kind: RowKind
+    figures: dict[str, int]
+
+
+def _breakdown_rows(tree: UnitTree, unit: str, counts: CountsByUnit) -> list[_Row]:
+    """The unit alone (scope self: with the units merged into it whole), then each direct child with
+    its whole subtree, then the units counted here that are not in the tree (contract §1.1): split
+    units, units ended without successors, units created after the tree's day. Their stored keys are
+    exactly the unit's subtree keys, so the rows add up to its figures."""
+    rows = [_Row(tree.units[unit], "self", "unit", total(counts, tree.stored_keys(unit, "self")))]
+    rows += [
+        _Row(tree.units[child], "subtree", "child", total(counts, tree.stored_keys(child)))
+        for child in tree.children[unit]
+    ]
+    rows += [_Row(extra.entry, "subtree", extra.kind, total(counts, extra.keys)) for extra in tree.extra_rows(unit)]
     return rows
+
+
+def _predecessors_in(tree: UnitTree, unit: str, scope: Scope, window: Window) -> list[str]:
+    """Names of the ended units whose events of the window count in the unit's figures."""
+    included = set(tree.stored_keys(unit, scope))
+    return [
+        p.entry.name
+        for p in tree.predecessors(unit)
+        if p.entry.key in included
+        and (p.entry.valid_to is None or window.start < p.entry.valid_to)
+        and (p.entry.valid_from is None or p.entry.valid_from <= window.end)
+    ]
+
+
+def tree_day(tree: UnitTree) -> date:
+    """A day that names the tree's period (its first day; date.min for the registry's first period)."""
+    return tree.valid_from or date.min
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()

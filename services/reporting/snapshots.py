@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.reporting.bodies import indicators_body
@@ -27,7 +27,10 @@ from services.reporting.etags import etag_of, opaque
 from services.reporting.indicators import Window, next_local_midnight, total, year_window
 from services.reporting.queries import ChangeMarker, IndicatorQueries
 from services.reporting.sse import sse_message
-from shared.units import UnitTree
+from shared.units import UnitRegistry
+
+# (unit code, year, a day naming the unit tree: the first day of its period)
+SnapshotKey = tuple[str, int, date]
 
 Clock = Callable[[], datetime]
 
@@ -49,7 +52,7 @@ def valid_until(window: Window, now: datetime, next_level_change: datetime | Non
 class CachedSnapshot:
     """One version of a unit's snapshot, with its encodings, and how long it stays exact."""
 
-    key: tuple[str, int]  # (unit, year)
+    key: SnapshotKey  # (unit, year, a day of the tree's period)
     etag: str
     body: dict[str, Any]
     json: bytes
@@ -63,7 +66,7 @@ class CachedSnapshot:
 
 
 def encode_snapshot(
-    key: tuple[str, int],
+    key: SnapshotKey,
     body: dict[str, Any],
     marker: object,
     valid: datetime | None,
@@ -110,28 +113,32 @@ class CoalescedMarker:
 
 
 class SnapshotCache:
-    """The snapshots of one unit tree's units; callers check the unit and year first (service.py)."""
+    """The snapshots of the registry's units, by tree; callers check the unit and year first (service.py)."""
 
     # Entries are a few kB; a province of a few hundred units over a few years fits easily.
     MAX_ENTRIES = 4096
 
-    def __init__(self, tree: UnitTree, queries: IndicatorQueries, clock: Clock) -> None:
-        self.tree = tree
+    def __init__(self, registry: UnitRegistry, queries: IndicatorQueries, clock: Clock) -> None:
+        self.registry = registry
         self._queries = queries
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, int], CachedSnapshot] = OrderedDict()
-        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._entries: OrderedDict[SnapshotKey, CachedSnapshot] = OrderedDict()
+        self._locks: dict[SnapshotKey, asyncio.Lock] = {}
         self._marker = CoalescedMarker(queries.change_marker)
 
     async def marker(self) -> ChangeMarker:
         return await self._marker.read()
 
-    def peek(self, unit: str, year: int) -> CachedSnapshot | None:
-        return self._entries.get((unit, year))
+    def peek(self, unit: str, year: int, tree: date = date.min) -> CachedSnapshot | None:
+        return self._entries.get((unit, year, tree))
 
-    async def get(self, unit: str, year: int, marker: ChangeMarker | None = None) -> CachedSnapshot:
-        """The current snapshot; `marker`, if given, must have been read after the caller's cut-off."""
-        key = (unit, year)
+    async def get(
+        self, unit: str, year: int, tree: date = date.min, marker: ChangeMarker | None = None
+    ) -> CachedSnapshot:
+        """The current snapshot of the unit in the tree of day `tree` (any day of the tree's period
+        names it; callers pass its first day so that one period is one entry). `marker`, if given,
+        must have been read after the caller's cut-off."""
+        key = (unit, year, tree)
         arrival = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry.holds_at(self._clock()):
@@ -152,12 +159,12 @@ class SnapshotCache:
                 self._locks.pop(old, None)
             return entry
 
-    async def _compute(self, key: tuple[str, int], previous: CachedSnapshot | None) -> CachedSnapshot:
-        unit, year = key
+    async def _compute(self, key: SnapshotKey, previous: CachedSnapshot | None) -> CachedSnapshot:
+        unit, year, tree = key
         started = time.monotonic()
         now = self._clock()
         window = year_window(year, now)
-        units = self.tree.subtree(unit)
+        units = list(self.registry.tree(tree).stored_keys(unit))
         read = await self._queries.consistent_counts(units, window.start, window.end, window.as_of)
         body = indicators_body(unit, "subtree", window, total(read.counts, units), read.marker.last_applied_at)
         valid = valid_until(window, now, read.next_level_change)

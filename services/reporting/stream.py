@@ -15,12 +15,13 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 from services.reporting.errors import DatabaseUnavailable
 from services.reporting.etags import opaque
 from services.reporting.queries import ChangeMarker
-from services.reporting.snapshots import CachedSnapshot
+from services.reporting.snapshots import CachedSnapshot, SnapshotKey
 from services.reporting.sse import SSE_HEARTBEAT, sse_retry
 from services.reporting.telemetry import OPEN_STREAMS
 
@@ -35,7 +36,9 @@ class SnapshotSource(Protocol):
 
     async def marker(self) -> ChangeMarker: ...
 
-    async def get(self, unit: str, year: int, marker: ChangeMarker | None = None) -> CachedSnapshot: ...
+    async def get(
+        self, unit: str, year: int, tree: date = date.min, marker: ChangeMarker | None = None
+    ) -> CachedSnapshot: ...
 
 
 class TooManyStreams(Exception):
@@ -44,7 +47,7 @@ class TooManyStreams(Exception):
 
 @dataclass
 class _Channel:
-    key: tuple[str, int]
+    key: SnapshotKey
     latest: CachedSnapshot
     subscribers: int = 0
     published_at: float = 0.0  # monotonic
@@ -72,7 +75,7 @@ class StreamHub:
     def __init__(self, cache: SnapshotSource, settings: StreamSettings) -> None:
         self._cache = cache
         self._settings = settings
-        self._channels: dict[tuple[str, int], _Channel] = {}
+        self._channels: dict[SnapshotKey, _Channel] = {}
         self._streams = 0
         self._closed = asyncio.Event()
         self._wake = asyncio.Event()

@@ -39,6 +39,7 @@ async def dashboard(
         current_year=view.current_year,
         window=view.window,
         token=request.app.state.page_token,
+        tree=view.tree_day,
     )
     # Everything from this origin only (the middleware's policy): the page works without any
     # external network.

@@ -14,10 +14,11 @@ from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBear
 from starlette.requests import HTTPConnection
 
 from services.reporting.api_docs import errors
+from services.reporting.routes.params import TreeParam
 from services.reporting.service import ReportingService
 from shared.http_problems import ProblemError
 from shared.tokens import TokenRegistry
-from shared.units import UnitTree
+from shared.units import UnitRegistry, UnitTree
 
 
 def v1_router() -> APIRouter:
@@ -31,10 +32,14 @@ async def reporting_service(request: Request) -> ReportingService:
     return svc
 
 
-async def unit_tree(request: Request) -> UnitTree:
-    """The unit tree a request reads with (one per process today; a dated choice would go here)."""
-    tree: UnitTree = request.app.state.tree
-    return tree
+async def unit_tree(request: Request, tree: TreeParam = None) -> UnitTree:
+    """The unit tree a request reads with: the registry as it stood on `tree`, or today (the
+    service's clock). Trees are built once per period of the registry and cached."""
+    registry: UnitRegistry = request.app.state.registry
+    if tree is None:
+        svc: ReportingService = request.app.state.service
+        tree = svc.today()
+    return registry.tree(tree)
 
 
 Service = Annotated[ReportingService, Depends(reporting_service)]

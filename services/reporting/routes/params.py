@@ -33,3 +33,11 @@ YearParam = Annotated[
     ),
 ]
 ScopeParam = Annotated[Scope, Query(description="`subtree`: the unit and all its descendants; `self`: the unit only")]
+TreeParam = Annotated[
+    Day | None,
+    Query(
+        description="The unit tree as it stood that day, 1970-01-01..2999-12-31 (contract §1.1; default: today): "
+        "which unit a code names, its subtree and what rolls up into it",
+        examples=["2024-12-31"],
+    ),
+]
