@@ -77,4 +77,4 @@ test-unit: venv
 screenshot: infra browser
 	bootstrap="$$(deploy/kafka.sh bootstrap)" && url="$$(deploy/postgres.sh url)" && \
 	  KAFKA_BOOTSTRAP_SERVERS="$$bootstrap" DATABASE_URL="$$url" DASHBOARD_SCREENSHOT=docs/dashboard.png \
-	  $(PY) -m pytest -p no:cacheprovider tests/reporting/test_my_hao_e2e.py -k test_dashboard_shows_the_figures_and_changes_live
+	  $(PY) -m pytest -p no:cacheprovider tests/e2e/test_my_hao.py -k test_dashboard_shows_the_figures_and_changes_live

@@ -34,7 +34,7 @@ from scenario.expected import COUNT_GROUPS, GROUPS, Window, combined, difference
 from scenario.generate import generate_events
 from scenario.plan import PILOTS, TOWN, load_scenario
 from shared.units import UnitRegistry
-from shared.vietnamese import format_count, format_percent, format_points
+from shared.vietnamese import format_count, format_points, format_share
 
 DEV_READ_TOKEN = "dev-read-token"
 MY_HAO = "my-hao-2023"
@@ -294,7 +294,7 @@ def _share(numerator: int, denominator: int, decimals: int = 1) -> str:
 
 
 def _percent(numerator: int, denominator: int, decimals: int = 1) -> str:
-    return format_percent(round(numerator / denominator, 4) if denominator else None, decimals)
+    return format_share(numerator, denominator, decimals)
 
 
 def _print_summary(shown: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], window: Window) -> None:

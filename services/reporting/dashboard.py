@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import date
 from functools import cache
 from importlib import resources
 from string import Template
@@ -21,11 +22,20 @@ def _template() -> Template:
 
 
 def render_dashboard(
-    *, unit: str, unit_name: str, year: int, current_year: int, window: Window, token: str | None
+    *,
+    unit: str,
+    unit_name: str,
+    year: int,
+    current_year: int,
+    window: Window,
+    token: str | None,
+    tree: date | None = None,
 ) -> str:
-    """The page for (unit, year). `token` is embedded only in development (the well-known dev token)."""
+    """The page for (unit, year) in the tree of day `tree` (None: today's, as the API's default).
+    `token` is embedded only in development (the well-known dev token)."""
     config = {
         "unit": unit,
+        "tree": None if tree is None else tree.isoformat(),
         "unit_name": unit_name,
         "year": year,
         "from": window.start.isoformat(),

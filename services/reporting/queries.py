@@ -1,21 +1,31 @@
-"""The read side: plain SQL over the counter tables the aggregator owns."""
+"""The read side: plain SQL over the counter tables the aggregator owns.
+
+The driver's errors stop here: an unreachable server, a broken connection or a missing schema
+come out as the service's own DatabaseUnavailable (retriable: the API answers 503).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from services.reporting.errors import DatabaseUnavailable
 from services.reporting.index766_inputs import PROCEDURE_SUMS, year_masks
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, DAILY_COUNTERS, LEVEL_COUNTERS
 from shared.timezone import end_of_day, local_day, start_of_day
 
 CountsByUnit = dict[str, dict[str, int]]
+P = ParamSpec("P")
+R = TypeVar("R")
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
@@ -145,15 +155,48 @@ class ConsistentCounts:
     next_level_change: datetime | None
 
 
+# What says the database cannot answer now (rather than a bug in a query): connections refused or
+# dropped, timeouts, a server starting or stopping, the tables not (yet) created.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.UndefinedTableError,
+)
+
+
+@contextmanager
+def _unavailable_as(errors: tuple[type[BaseException], ...] = _UNAVAILABLE) -> Iterator[None]:
+    try:
+        yield
+    except errors as exc:
+        raise DatabaseUnavailable(f"database not reachable: {exc}") from exc
+
+
+def _translated(query: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """The query, raising DatabaseUnavailable instead of the driver's unavailability errors."""
+
+    @functools.wraps(query)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _unavailable_as():
+            return await query(*args, **kwargs)
+
+    return translated
+
+
 class IndicatorQueries:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @_translated
     async def counts_by_unit(self, units: list[str], start: date, end: date, as_of: datetime) -> CountsByUnit:
         """Window counters over days [start, end] and level counters at `as_of`, per unit."""
         async with self._pool.acquire() as conn:
             return await _counts(conn, units, start, end, as_of)
 
+    @_translated
     async def consistent_counts(self, units: list[str], start: date, end: date, as_of: datetime) -> ConsistentCounts:
         """`counts_by_unit`, the change marker and the next level change after `as_of`, all as of one instant."""
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -162,6 +205,7 @@ class IndicatorQueries:
             next_change: datetime | None = await conn.fetchval(_NEXT_LEVEL_CHANGE, units, as_of)
         return ConsistentCounts(counts, marker, next_change)
 
+    @_translated
     async def index_sums(self, units: list[str], start: date, end: date, as_of: datetime) -> CountsByUnit:
         """Per stored unit, every sum the Decision 766 index needs (index766_inputs), in one snapshot.
 
@@ -213,12 +257,14 @@ class IndicatorQueries:
         except TimeoutError:
             return None
 
+    @_translated
     async def monthly_counts(self, units: list[str], year: int) -> dict[int, dict[str, int]]:
         """Daily counters summed per calendar month of `year` (months without counts are absent)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_MONTHLY, units, date(year, 1, 1), date(year, 12, 31))
         return {r["month"]: {c: r[c] or 0 for c in DAILY_COUNTERS} for r in rows}
 
+    @_translated
     async def change_marker(self) -> ChangeMarker:
         async with self._pool.acquire() as conn:
             return await _marker(conn)
@@ -227,8 +273,10 @@ class IndicatorQueries:
         return (await self.change_marker()).last_applied_at
 
     async def ping(self) -> None:
-        async with self._pool.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+        """Raises DatabaseUnavailable unless the server answers and the schema exists."""
+        with _unavailable_as((*_UNAVAILABLE, asyncpg.PostgresError)):
+            async with self._pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
 
 
 # How long index_sums waits for a spare connection (one being opened) before using only its own.

@@ -1,5 +1,5 @@
-"""The annual report sections 4.1, 4.4, 9 and the Decision 766 index in Vietnamese, from indicator
-and index bodies (pure: no I/O).
+"""The annual report sections 4.1, 4.4, 9 and the Decision 766 index in Vietnamese, from the
+figures of a unit, its children and its index (pure: no I/O).
 
 `build_annual_report` turns figures into a small document model; `to_markdown` and `to_html`
 render it (DOCX lives in report_docx.py). Wording follows the report officers file today
@@ -7,7 +7,8 @@ render it (DOCX lives in report_docx.py). Wording follows the report officers fi
 
 Percent precision follows that report: 1 decimal (81,1%), except where it prints 2: the leader
 signature share (50,21%) and, in section 9, results digitized and satisfaction (77,92%).
-Percentages are rounded half up from the exact counts, trailing zeros dropped (100%, 78%).
+Percentages are rounded half up from the exact counts, trailing zeros dropped (100%, 78%), by the
+one formatter every surface uses (shared.vietnamese.format_share).
 """
 
 from __future__ import annotations
@@ -16,19 +17,16 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 from shared.timezone import LOCAL_TZ, end_of_day, local_day
-from shared.vietnamese import format_count, format_points
-
-Scope = Literal["subtree", "self"]
+from shared.units import Scope
+from shared.vietnamese import NO_FIGURE, format_count, format_points, format_share
 
 PERCENT_DECIMALS = 1
 LEADER_SIGNATURE_DECIMALS = 2
 SECTION9_DECIMALS = {"online": 1, "results_digitized": 2, "paid_online": 1, "satisfaction": 2}
-NO_FIGURE = "–"
 
 # Prefixes of unit names that name the kind of unit; the reports write them in lower case
 # inside a sentence ("Bộ phận Một cửa thị xã Mỹ Hào", "phường Minh Đức 97,8%").
@@ -76,22 +74,6 @@ class Report:
 # ---- Vietnamese formats ---------------------------------------------------------------------
 
 
-def percent(numerator: int, denominator: int, decimals: int = PERCENT_DECIMALS) -> str:
-    """4223/8411 at 2 decimals -> '50,21%'; rounded half up from the exact fraction; '–' if no denominator."""
-    if denominator == 0:
-        return NO_FIGURE
-    exact = Fraction(numerator * 100, denominator)
-    rounded = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
-        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-    )
-    text = f"{rounded:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    whole, _, fraction = text.partition(".")
-    whole_text = format_count(int(whole))
-    return f"{whole_text},{fraction}%" if fraction else f"{whole_text}%"
-
-
 def day_text(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
@@ -127,6 +109,11 @@ class ChildFigures:
     code: str
     name: str
     dossiers: Mapping[str, int]
+    split: bool = False  # a unit split among several successors, counted in this unit (contract §1.1)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (đã chia tách)" if self.split else self.name
 
 
 @dataclass(frozen=True)
@@ -143,35 +130,10 @@ class ReportInput:
     documents: Mapping[str, int]
     procedures: Mapping[str, int]
     children: Sequence[ChildFigures]
-    index766: Mapping[str, Any] | None = None  # a GET /v1/index766 body for the year
-
-    @classmethod
-    def from_bodies(
-        cls,
-        *,
-        unit_name: str,
-        year: int,
-        indicators: Mapping[str, Any],
-        breakdown_rows: Sequence[Mapping[str, Any]],
-        generated_at: datetime,
-        index766: Mapping[str, Any] | None = None,
-    ) -> ReportInput:
-        """From a GET /v1/indicators body, the child rows of a breakdown body and a /v1/index766 body."""
-        return cls(
-            unit=indicators["unit"],
-            unit_name=unit_name,
-            year=year,
-            scope=indicators["scope"],
-            start=date.fromisoformat(indicators["from"]),
-            end=date.fromisoformat(indicators["to"]),
-            as_of=datetime.fromisoformat(indicators["as_of"]),
-            generated_at=generated_at,
-            dossiers=indicators["dossiers"],
-            documents=indicators["documents"],
-            procedures=indicators["procedures"],
-            children=[ChildFigures(r["unit"], r["name"], r["dossiers"]) for r in breakdown_rows],
-            index766=index766,
-        )
+    # The rendered index and its ranking, as in a GET /v1/index766 body (without the period).
+    index766: Mapping[str, Any] | None = None
+    # Names of the ended units whose events of the period count in these figures (contract §1.1).
+    predecessors: Sequence[str] = ()
 
 
 def build_annual_report(data: ReportInput) -> Report:
@@ -188,6 +150,11 @@ def build_annual_report(data: ReportInput) -> Report:
         f"Kỳ số liệu: từ ngày {day_text(data.start)} đến ngày {day_text(data.end)}; "
         f"số liệu tính đến {as_of_text(data.as_of)}.",
         scope_text,
+        *(
+            (f"Số liệu gồm cả số liệu của các đơn vị trước sắp xếp: {', '.join(data.predecessors)}.",)
+            if data.predecessors
+            else ()
+        ),
         "Mục 9: số liệu của mỗi đơn vị trực thuộc gồm cả các đơn vị cấp dưới của đơn vị đó.",
     )
     generated = data.generated_at.astimezone(LOCAL_TZ)
@@ -221,7 +188,7 @@ def _section_documents(data: ReportInput) -> Section:
             "và điều hành (không tính văn bản mật)"
             + (
                 f"; trong đó {format_count(d['electronic'])}/{format_count(registered)} văn bản điện tử "
-                f"(đạt {percent(d['electronic'], registered)})."
+                f"(đạt {format_share(d['electronic'], registered)})."
                 if registered
                 else "."
             )
@@ -230,7 +197,7 @@ def _section_documents(data: ReportInput) -> Section:
             "Tổng số văn bản ký số của lãnh đạo/tổng số văn bản ký số của cơ quan: "
             f"{format_count(d['signed_by_leader'])}/{format_count(d['signed_by_organization'])}"
             + (
-                f", đạt {percent(d['signed_by_leader'], d['signed_by_organization'], LEADER_SIGNATURE_DECIMALS)};"
+                f", đạt {format_share(d['signed_by_leader'], d['signed_by_organization'], LEADER_SIGNATURE_DECIMALS)};"
                 if d["signed_by_organization"]
                 else ";"
             )
@@ -239,8 +206,8 @@ def _section_documents(data: ReportInput) -> Section:
     return Section("4.1", "Ứng dụng CNTT trong nội bộ các cơ quan Nhà nước", tuple(items))
 
 
-def _section_dossiers(data: ReportInput, phrase: str) -> Section:
-    p, d = data.procedures, data.dossiers
+def _received_sentence(data: ReportInput, phrase: str) -> str:
+    d = data.dossiers
     office = f"Bộ phận Một cửa {phrase}" + (" và các đơn vị trực thuộc" if data.scope == "subtree" else "")
     channels = [f"Số hồ sơ tiếp nhận trực tuyến: {format_count(d['received_online'])} hồ sơ"]
     channels.append(f"số hồ sơ tiếp nhận trực tiếp: {format_count(d['received_direct'])} hồ sơ")
@@ -249,31 +216,40 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
     received = f"{office} đã tiếp nhận: {format_count(d['received'])} hồ sơ (trong đó: {'; '.join(channels)})."
     if d["withdrawn"]:
         received += f" Số hồ sơ đã rút: {format_count(d['withdrawn'])} hồ sơ."
+    return received
+
+
+def _resolved_sentence(d: Mapping[str, int]) -> str:
     if d["resolved"]:
-        resolved = (
+        return (
             f" Trong đó: Số hồ sơ đã giải quyết trước hạn/đúng hạn là {format_count(d['resolved_on_time'])} hồ sơ/"
-            f"{format_count(d['resolved'])} hồ sơ (đạt {percent(d['resolved_on_time'], d['resolved'])}); "
+            f"{format_count(d['resolved'])} hồ sơ (đạt {format_share(d['resolved_on_time'], d['resolved'])}); "
             + (
                 f"số hồ sơ đã giải quyết quá hạn là {format_count(d['resolved_late'])} hồ sơ."
                 if d["resolved_late"]
                 else "không có hồ sơ đã giải quyết quá hạn."
             )
         )
-    else:
-        resolved = " Chưa có hồ sơ đã giải quyết."
+    return " Chưa có hồ sơ đã giải quyết."
+
+
+def _pending_sentence(d: Mapping[str, int]) -> str:
     in_time = d["in_progress"] - d["in_progress_overdue"]
     if d["in_progress"]:
-        pending = (
+        return (
             f" Số hồ sơ đang giải quyết đúng hạn là {format_count(in_time)} hồ sơ/{format_count(d['in_progress'])} "
-            f"hồ sơ (đạt {percent(in_time, d['in_progress'])}); "
+            f"hồ sơ (đạt {format_share(in_time, d['in_progress'])}); "
             + (
                 f"số hồ sơ đang giải quyết quá hạn là {format_count(d['in_progress_overdue'])} hồ sơ."
                 if d["in_progress_overdue"]
                 else "không có hồ sơ đang giải quyết quá hạn."
             )
         )
-    else:
-        pending = " Không có hồ sơ đang giải quyết."
+    return " Không có hồ sơ đang giải quyết."
+
+
+def _section_dossiers(data: ReportInput, phrase: str) -> Section:
+    p, d = data.procedures, data.dossiers
     items = [
         Item(
             "Tổng số thủ tục hành chính được đưa vào phần mềm một cửa điện tử là "
@@ -285,7 +261,7 @@ def _section_dossiers(data: ReportInput, phrase: str) -> Section:
         Item(
             f"Tình hình giải quyết TTHC năm {data.year} (từ ngày {day_text(data.start)} đến ngày {day_text(data.end)}):"
         ),
-        Item(received + resolved + pending, 1),
+        Item(_received_sentence(data, phrase) + _resolved_sentence(d) + _pending_sentence(d), 1),
         Item(
             _ratio_sentence(
                 "Thực hiện số hoá đầy đủ thành phần hồ sơ",
@@ -327,7 +303,7 @@ def _ratio_sentence(label: str, numerator: int, denominator: int, noun: str, of:
     sep = ": " if colon else " "
     return (
         f"{label}{sep}{format_count(numerator)} {noun}/{format_count(denominator)} {of} "
-        f"(đạt {percent(numerator, denominator)})"
+        f"(đạt {format_share(numerator, denominator)})"
     )
 
 
@@ -353,19 +329,18 @@ def _section_children(data: ReportInput) -> Section:
         )
         if ranked:
             parts = "; ".join(
-                f"{in_sentence(c.name)} {percent(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
+                f"{in_sentence(c.label)} {format_share(c.dossiers[num], c.dossiers[den], decimals)}" for c in ranked
             )
             items.append(Item(f"{label}: {parts};"))
         else:
             items.append(Item(f"{label}: chưa có số liệu;"))
     rows = []
     for index, child in enumerate(data.children, start=1):
-        cells = [str(index), child.name, format_count(child.dossiers["received"])]
+        cells = [str(index), child.label, format_count(child.dossiers["received"])]
         for rate, _label, num, den in _SECTION9:
             n, m = child.dossiers[num], child.dossiers[den]
-            cells.append(
-                f"{percent(n, m, SECTION9_DECIMALS[rate])} ({format_count(n)}/{format_count(m)})" if m else NO_FIGURE
-            )
+            share = format_share(n, m, SECTION9_DECIMALS[rate])
+            cells.append(f"{share} ({format_count(n)}/{format_count(m)})" if m else NO_FIGURE)
         rows.append(tuple(cells))
     items.append(
         Table(
@@ -404,7 +379,7 @@ def _section_index766(data: ReportInput, index: Mapping[str, Any]) -> Section:
         for component in group["components"]:
             if component["computed"]:
                 counts = f"{format_count(component['numerator'])}/{format_count(component['denominator'])}"
-                ratio = percent(component["numerator"], component["denominator"])
+                ratio = format_share(component["numerator"], component["denominator"])
                 score = f"{format_points(component['score'])}/{format_points(component['max_points'])}"
             else:
                 counts, ratio, score = NO_FIGURE, NO_FIGURE, f"chưa tính/{format_points(component['max_points'])}"

@@ -113,11 +113,23 @@ class Freshness(BaseModel):
     last_applied_at: datetime | None = Field(description="When the newest applied event was applied")
 
 
+class PredecessorOut(BaseModel):
+    model_config = _STRICT
+    code: str = Field(examples=["12106"])
+    name: str = Field(examples=["Phường Phan Đình Phùng"])
+    valid_from: date | None
+    valid_to: date | None = Field(examples=["2025-07-01"])
+    whole: bool = Field(description="merged whole into this unit (false: split, counted here as its own row)")
+
+
 class UnitOut(BaseModel):
     model_config = _STRICT
     code: str = Field(examples=["my-hao"])
     name: str = Field(examples=["Thị xã Mỹ Hào"])
     parent: str | None = Field(examples=["hung-yen"])
+    valid_from: date | None = Field(description="first day of the unit (null: before the registry's history)")
+    valid_to: date | None = Field(description="first day the unit no longer exists (null: open-ended)")
+    predecessors: list[PredecessorOut] = Field(description="ended units whose events roll up into this one")
 
 
 class _Figures(BaseModel):
@@ -141,6 +153,15 @@ class BreakdownRow(_Figures):
     unit: str
     name: str
     scope: Literal["subtree", "self"] = Field(description="self for the unit's own row, subtree for a child")
+    split: bool = Field(
+        description="a unit split among several successors (contract §1.1), counted here: rows after the children"
+    )
+    row: Literal["unit", "child", "split", "dissolved", "successor"] = Field(
+        description="unit: its own row; child: a direct child's subtree; split, dissolved (ended without "
+        "successors) or successor (created after the tree's day): a unit counted here that is not in the tree"
+    )
+    valid_from: date | None = Field(description="the row's unit's first day")
+    valid_to: date | None = Field(description="the first day the row's unit no longer exists")
 
 
 class Breakdown(BaseModel):

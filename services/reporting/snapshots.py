@@ -1,5 +1,11 @@
 """Cached year-to-date snapshots per (unit, year), exact and cheap to revalidate.
 
+A snapshot's figures change only when (a) the aggregator commits a batch (the change marker
+moves) or (b) time alone crosses an instant at which a level figure changes (a dossier turning
+overdue, a procedure published for a future instant) or the local day, and so the window's `to`,
+moves. A cached snapshot is therefore exact while the marker is unchanged and `now` is before
+`valid_until`.
+
 A request costs one tiny query (the change marker, shared by concurrent requests) while nothing
 changed; the figures are recomputed once per change, by one request, whatever the number of
 clients waiting for them.
@@ -8,43 +14,71 @@ clients waiting for them.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any
 
-from services.reporting.indicators import Window, figure_groups, total, year_window
+from services.reporting.bodies import indicators_body
+from services.reporting.etags import etag_of, opaque
+from services.reporting.indicators import Window, next_local_midnight, total, year_window
 from services.reporting.queries import ChangeMarker, IndicatorQueries
-from services.reporting.versioning import CachedSnapshot, encode_snapshot, valid_until
-from shared.units import UnitTree
+from services.reporting.sse import sse_message
+from shared.units import UnitRegistry
 
-Scope = Literal["subtree", "self"]
+# (unit code, year, a day naming the unit tree: the first day of its period)
+SnapshotKey = tuple[str, int, date]
+
 Clock = Callable[[], datetime]
 
 
-class UnknownUnit(LookupError):
-    pass
+def valid_until(window: Window, now: datetime, next_level_change: datetime | None) -> datetime | None:
+    """Until when the figures computed at `now` for `window` cannot change by time alone (None: ever).
+
+    A window whose `as_of` is fixed in the past (a past year) never changes by time. Otherwise
+    `as_of` is `now`: the figures hold until the next level change after it, or local midnight,
+    when `to` (today) moves, whichever comes first.
+    """
+    if window.as_of < now:
+        return None
+    midnight = next_local_midnight(now)
+    return midnight if next_level_change is None else min(midnight, next_level_change)
 
 
-class InvalidPeriod(ValueError):
-    pass
+@dataclass(frozen=True)
+class CachedSnapshot:
+    """One version of a unit's snapshot, with its encodings, and how long it stays exact."""
+
+    key: SnapshotKey  # (unit, year, a day of the tree's period)
+    etag: str
+    body: dict[str, Any]
+    json: bytes
+    sse: bytes
+    marker: object
+    valid_until: datetime | None
+    read_started: float  # monotonic clock when the database read began
+
+    def holds_at(self, now: datetime) -> bool:
+        return self.valid_until is None or now < self.valid_until
 
 
-def indicators_body(
-    unit: str, scope: Scope, window: Window, counts: dict[str, int], last_applied_at: datetime | None
-) -> dict[str, Any]:
-    """The body of GET /v1/indicators (contract §4)."""
-    return {
-        "unit": unit,
-        "scope": scope,
-        "from": window.start.isoformat(),
-        "to": window.end.isoformat(),
-        "as_of": window.as_of.isoformat(),
-        **figure_groups(counts),
-        "freshness": {"last_applied_at": last_applied_at.isoformat() if last_applied_at else None},
-    }
+def encode_snapshot(
+    key: SnapshotKey,
+    body: dict[str, Any],
+    marker: object,
+    valid: datetime | None,
+    read_started: float,
+    previous: CachedSnapshot | None = None,
+) -> CachedSnapshot:
+    """A cache entry for `body`; an unchanged version keeps the previous body, so one ETag = one body."""
+    etag = etag_of(body)
+    if previous is not None and previous.etag == etag:
+        return CachedSnapshot(key, etag, previous.body, previous.json, previous.sse, marker, valid, read_started)
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return CachedSnapshot(key, etag, body, raw, sse_message("snapshot", raw, opaque(etag)), marker, valid, read_started)
 
 
 @dataclass
@@ -79,36 +113,32 @@ class CoalescedMarker:
 
 
 class SnapshotCache:
+    """The snapshots of the registry's units, by tree; callers check the unit and year first (service.py)."""
+
     # Entries are a few kB; a province of a few hundred units over a few years fits easily.
     MAX_ENTRIES = 4096
 
-    def __init__(self, tree: UnitTree, queries: IndicatorQueries, clock: Clock) -> None:
-        self._tree = tree
+    def __init__(self, registry: UnitRegistry, queries: IndicatorQueries, clock: Clock) -> None:
+        self.registry = registry
         self._queries = queries
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, int], CachedSnapshot] = OrderedDict()
-        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._entries: OrderedDict[SnapshotKey, CachedSnapshot] = OrderedDict()
+        self._locks: dict[SnapshotKey, asyncio.Lock] = {}
         self._marker = CoalescedMarker(queries.change_marker)
-
-    def check(self, unit: str, year: int) -> None:
-        """Raise UnknownUnit or InvalidPeriod before any work (and before a stream starts)."""
-        if unit not in self._tree:
-            raise UnknownUnit(unit)
-        try:
-            year_window(year, self._clock())
-        except ValueError as exc:
-            raise InvalidPeriod(str(exc)) from exc
 
     async def marker(self) -> ChangeMarker:
         return await self._marker.read()
 
-    def peek(self, unit: str, year: int) -> CachedSnapshot | None:
-        return self._entries.get((unit, year))
+    def peek(self, unit: str, year: int, tree: date = date.min) -> CachedSnapshot | None:
+        return self._entries.get((unit, year, tree))
 
-    async def get(self, unit: str, year: int, marker: ChangeMarker | None = None) -> CachedSnapshot:
-        """The current snapshot; `marker`, if given, must have been read after the caller's cut-off."""
-        self.check(unit, year)
-        key = (unit, year)
+    async def get(
+        self, unit: str, year: int, tree: date = date.min, marker: ChangeMarker | None = None
+    ) -> CachedSnapshot:
+        """The current snapshot of the unit in the tree of day `tree` (any day of the tree's period
+        names it; callers pass its first day so that one period is one entry). `marker`, if given,
+        must have been read after the caller's cut-off."""
+        key = (unit, year, tree)
         arrival = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry.holds_at(self._clock()):
@@ -129,12 +159,12 @@ class SnapshotCache:
                 self._locks.pop(old, None)
             return entry
 
-    async def _compute(self, key: tuple[str, int], previous: CachedSnapshot | None) -> CachedSnapshot:
-        unit, year = key
+    async def _compute(self, key: SnapshotKey, previous: CachedSnapshot | None) -> CachedSnapshot:
+        unit, year, tree = key
         started = time.monotonic()
         now = self._clock()
         window = year_window(year, now)
-        units = self._tree.subtree(unit)
+        units = list(self.registry.tree(tree).stored_keys(unit))
         read = await self._queries.consistent_counts(units, window.start, window.end, window.as_of)
         body = indicators_body(unit, "subtree", window, total(read.counts, units), read.marker.last_applied_at)
         valid = valid_until(window, now, read.next_level_change)

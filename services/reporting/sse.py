@@ -1,4 +1,4 @@
-"""The text/event-stream answer of GET /v1/stream."""
+"""Server-Sent Events: the message framing and the text/event-stream answer of GET /v1/stream."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ from collections.abc import AsyncGenerator, Callable
 import anyio
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
+
+SSE_HEARTBEAT = b": keep-alive\n\n"
+
+
+def sse_message(event: str, data: bytes, event_id: str) -> bytes:
+    """One Server-Sent Events message; `data` must be a single line (compact JSON is)."""
+    return b"id: " + event_id.encode() + b"\nevent: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def sse_retry(milliseconds: int) -> bytes:
+    """Tells EventSource how long to wait before reconnecting."""
+    return f"retry: {milliseconds}\n\n".encode()
 
 
 class EventStreamResponse(Response):

@@ -15,13 +15,15 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
-import asyncpg
-
+from services.reporting.errors import DatabaseUnavailable
+from services.reporting.etags import opaque
 from services.reporting.queries import ChangeMarker
+from services.reporting.snapshots import CachedSnapshot, SnapshotKey
+from services.reporting.sse import SSE_HEARTBEAT, sse_retry
 from services.reporting.telemetry import OPEN_STREAMS
-from services.reporting.versioning import SSE_HEARTBEAT, CachedSnapshot, opaque, sse_retry
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,9 @@ class SnapshotSource(Protocol):
 
     async def marker(self) -> ChangeMarker: ...
 
-    async def get(self, unit: str, year: int, marker: ChangeMarker | None = None) -> CachedSnapshot: ...
+    async def get(
+        self, unit: str, year: int, tree: date = date.min, marker: ChangeMarker | None = None
+    ) -> CachedSnapshot: ...
 
 
 class TooManyStreams(Exception):
@@ -43,7 +47,7 @@ class TooManyStreams(Exception):
 
 @dataclass
 class _Channel:
-    key: tuple[str, int]
+    key: SnapshotKey
     latest: CachedSnapshot
     subscribers: int = 0
     published_at: float = 0.0  # monotonic
@@ -71,7 +75,7 @@ class StreamHub:
     def __init__(self, cache: SnapshotSource, settings: StreamSettings) -> None:
         self._cache = cache
         self._settings = settings
-        self._channels: dict[tuple[str, int], _Channel] = {}
+        self._channels: dict[SnapshotKey, _Channel] = {}
         self._streams = 0
         self._closed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -157,7 +161,7 @@ class StreamHub:
             if self._channels:
                 try:
                     await self._tick()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                except DatabaseUnavailable as exc:
                     log.warning("stream poller: database unavailable, retrying: %s", exc)
                 except Exception:
                     log.exception("stream poller: unexpected error, retrying")

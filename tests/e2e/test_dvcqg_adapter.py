@@ -18,8 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.processes import ServiceSet
-from tests.running import end_offsets, read_topic
+from tests.in_process import end_offsets, read_topic
+from tests.subprocesses import ServiceSet
 from tests.unit.test_dvcqg_model import MARK, _marked_record, _marked_step
 
 pytestmark = pytest.mark.e2e

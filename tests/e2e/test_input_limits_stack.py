@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from shared.events import EARLIEST_INSTANT, LATEST_INSTANT, MAX_AMOUNT_VND
 from shared.units import UnitRegistry
 from tests.conftest import eventually
-from tests.processes import ServiceSet
-from tests.running import metric_values
+from tests.in_process import metric_values
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

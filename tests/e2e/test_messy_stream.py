@@ -17,9 +17,9 @@ from shared.timezone import end_of_day
 from shared.units import UnitTree
 from tests import reference_index766, reference_model
 from tests.conftest import eventually
-from tests.processes import ServiceSet
 from tests.streams import UNITS as STREAM_UNITS
 from tests.streams import first_accepted, index_stream, messy_stream
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.replay import replay_and_compare
 from shared.vietnamese import format_points
 from tests.conftest import DATABASE_URL, KAFKA, unique
-from tests.processes import REPO, ServiceSet
+from tests.subprocesses import REPO, ServiceSet
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,8 @@ from scenario.generate import generate_events
 from scenario.plan import load_scenario
 from shared.units import UnitRegistry
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.processes import REPO, ServiceSet
-from tests.running import end_offsets
+from tests.in_process import end_offsets
+from tests.subprocesses import REPO, ServiceSet
 
 pytestmark = pytest.mark.e2e
 

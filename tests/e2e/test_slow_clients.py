@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ServiceSet
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

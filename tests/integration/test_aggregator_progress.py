@@ -13,7 +13,7 @@ import pytest
 from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
-from tests.running import aggregator_app, metric_values, produce
+from tests.in_process import aggregator_app, metric_values, produce
 
 pytestmark = pytest.mark.integration
 

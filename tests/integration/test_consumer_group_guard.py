@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from services.infra.consumer_groups import client_id, describe_group
 from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
-from tests.processes import free_port
+from tests.subprocesses import free_port
 
 pytestmark = pytest.mark.integration
 

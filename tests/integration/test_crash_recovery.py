@@ -22,10 +22,10 @@ from services.reporting.queries import IndicatorQueries
 from shared.timezone import end_of_day
 from tests import reference_model
 from tests.conftest import eventually
+from tests.in_process import daily_counts_table, end_offsets, produce
 from tests.infra import PrivateServer, private_kafka, private_postgres
-from tests.processes import ServiceSet
-from tests.running import daily_counts_table, end_offsets, produce
 from tests.streams import UNITS, expected_daily_counts, first_accepted, messy_stream
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.integration
 

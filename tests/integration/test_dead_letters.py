@@ -11,7 +11,7 @@ from services.infra.kafka_admin import ensure_topics
 from shared.topics import DEAD_LETTER_ORIGIN_HEADER, DEAD_LETTER_REASON_HEADER
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received, resolved
-from tests.running import end_offsets, positions_caught_up, running_aggregator
+from tests.in_process import end_offsets, positions_caught_up, running_aggregator
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from services.aggregator.consumer import ANALYZE_AFTER_EVENTS
 from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
-from tests.running import produce, running_aggregator
+from tests.in_process import produce, running_aggregator
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import KAFKA, unique
 from tests.factories import received
-from tests.running import intake_client, read_topic
+from tests.in_process import intake_client, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,10 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from tests.conftest import DATABASE_URL, eventually
+from tests.in_process import end_offsets, positions_caught_up, read_topic
 from tests.infra import PrivateServer, private_kafka_cluster
-from tests.processes import ServiceSet
 from tests.reference_model import VIETNAM, event, figures
-from tests.running import end_offsets, positions_caught_up, read_topic
+from tests.subprocesses import ServiceSet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

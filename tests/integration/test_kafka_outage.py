@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import DATABASE_URL, eventually, unique
 from tests.factories import received
+from tests.in_process import end_offsets, intake_client, positions_caught_up, running_aggregator
 from tests.infra import PrivateServer, private_kafka
-from tests.running import end_offsets, intake_client, positions_caught_up, running_aggregator
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ from services.infra.kafka_admin import ensure_topics
 from shared.topics import DEAD_LETTER_REASON_HEADER
 from tests.conftest import DATABASE_URL, KAFKA, eventually, unique
 from tests.factories import received
+from tests.in_process import end_offsets, positions_caught_up, running_aggregator
 from tests.infra import private_postgres
 from tests.integration.test_dead_letters import dead_letters
-from tests.processes import free_port
-from tests.running import end_offsets, positions_caught_up, running_aggregator
+from tests.subprocesses import free_port
 
 pytestmark = pytest.mark.integration
 

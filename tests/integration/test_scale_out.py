@@ -15,9 +15,9 @@ import pytest
 
 from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.processes import ServiceSet
-from tests.running import daily_counts_table, produce
+from tests.in_process import daily_counts_table, produce
 from tests.streams import expected_daily_counts, first_accepted, messy_stream
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.running import end_offsets
+from tests.in_process import end_offsets
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from services.intake.publisher import record_headers
 from shared.events import event_adapter
 from tests.conftest import KAFKA, unique
 from tests.factories import received, resolved
+from tests.in_process import intake_client
 from tests.ops.kafka_records import read_records
-from tests.running import intake_client
 from tools.asyncapi import TARGET, render
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from shared.events import EVENT_TYPES, event_adapter
 from shared.units import UnitTree
 from tests.conftest import KAFKA, unique
 from tests.factories import received
-from tests.running import intake_client
+from tests.in_process import intake_client
 
 pytestmark = pytest.mark.integration
 

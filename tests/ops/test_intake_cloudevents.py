@@ -20,8 +20,8 @@ from shared import topics
 from shared.events import decode_event, event_adapter
 from tests.conftest import KAFKA, unique
 from tests.factories import received, resolved
+from tests.in_process import intake_client
 from tests.ops.kafka_records import Record, read_records
-from tests.running import intake_client
 
 pytestmark = pytest.mark.integration
 

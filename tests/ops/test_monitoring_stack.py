@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import eventually, unique
 from tests.factories import received
-from tests.processes import REPO, ServiceSet, free_port
+from tests.subprocesses import REPO, ServiceSet, free_port
 from tools.promql import metric_names
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ no fact in the future); those answers are documented problems, which is what is 
 Reporting: GET /v1/stream is left out. A successful answer is an endless text/event-stream, so
 schemathesis would wait on each such case until its request timeout and then fail it as a timeout;
 its errors (401, 404, 422, 503) are the same dependencies and parameters as /v1/snapshot's, which the
-run covers. The stream is tested as a stream in tests/reporting/test_live_e2e.py. Most generated
+run covers. The stream is tested as a stream in tests/e2e/test_live_stream.py. Most generated
 unit codes are unknown (404): the schema cannot list the tree's codes.
 
 Days and years at the end of the date type used to answer 500 (a window ending 9999-12-31 has no
@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ServiceSet
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

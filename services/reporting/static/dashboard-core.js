@@ -100,8 +100,38 @@
     return { computed: all.filter((c) => c.computed).length, all: all.length };
   }
 
+  // ---- units over time (contract §1.1) ----------------------------------------------------------
+  const SPLIT_LABEL = "đã chia tách";
+  function dayText(iso) {
+    const [y, m, d] = iso.split("-");
+    return `${d}/${m}/${y}`;
+  }
+  function dayBefore(iso) {
+    const t = new Date(iso + "T00:00:00Z");
+    t.setUTCDate(t.getUTCDate() - 1);
+    return t.toISOString().slice(0, 10);
+  }
+  // The trees the picker offers, from a /v1/units body: today's ("") and, for each day a unit or a
+  // predecessor starts or ends, the last day before it. None for a registry without dates. The
+  // chosen tree is selected (added if it is none of these).
+  function treeChoices(units, chosen) {
+    const days = new Set();
+    for (const u of units) {
+      for (const d of [u.valid_from, u.valid_to]) if (d) days.add(d);
+      for (const p of u.predecessors || []) for (const d of [p.valid_from, p.valid_to]) if (d) days.add(d);
+    }
+    if (!days.size) return [];
+    const current = chosen || "";
+    const choices = [{ value: "", label: "Hiện nay" }].concat(
+      [...days].sort().reverse().map((d) => ({ value: dayBefore(d), label: `Trước ${dayText(d)}` })));
+    if (current && !choices.some((c) => c.value === current)) {
+      choices.push({ value: current, label: `Ngày ${dayText(current)}` });
+    }
+    return choices.map((c) => ({ ...c, selected: c.value === current }));
+  }
+
   const core = { fmtCount, fmtPercent, fmtPoints, fmtRatio, rankRows, trendMonths, trendAxis, componentLine, groupRows,
-                 totalText, computedCount };
+                 totalText, computedCount, SPLIT_LABEL, treeChoices };
   if (typeof module === "object" && module.exports) module.exports = core;
   else root.DashboardCore = core;
 })(typeof window === "undefined" ? globalThis : window);

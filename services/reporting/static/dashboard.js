@@ -41,7 +41,10 @@
     if (!response.ok) throw new Error(path + ": HTTP " + response.status);
     return response.json();
   }
-  const q = (extra) => new URLSearchParams({ unit: config.unit, ...extra }).toString();
+  // Every read names the page's tree (contract §1.1: the registry as it stood that day) when one
+  // is chosen; without one the service answers for today's tree.
+  const withTree = (fields) => (config.tree ? { ...fields, tree: config.tree } : fields);
+  const q = (extra) => new URLSearchParams(withTree({ unit: config.unit, ...extra })).toString();
 
   // ---- headline figures -----------------------------------------------------------------------
   function renderSnapshot(s) {
@@ -91,7 +94,9 @@
       const tr = document.createElement("tr");
       tr.dataset.unit = row.unit;
       if (row.scope === "self") tr.className = "self";
-      const name = row.scope === "self" ? `${row.name} (${config.own_level})` : row.name;
+      if (row.split) tr.classList.add("split");
+      const name = row.scope === "self" ? `${row.name} (${config.own_level})`
+        : row.split ? `${row.name} (${core.SPLIT_LABEL})` : row.name;
       tr.append(
         cell(name, "name"),
         cell(fmtCount(d.received)),
@@ -356,13 +361,32 @@
   // ---- pickers --------------------------------------------------------------------------------
   function navigate(changes) {
     const next = new URLSearchParams(window.location.search);
-    for (const [k, v] of Object.entries(changes)) next.set(k, v);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) next.set(k, v); else next.delete(k);
+    }
     window.location.search = next.toString();
+  }
+  // The tree picker: today's tree and the last day before each reorganization the registry knows
+  // (hidden for a registry without dates). Another tree, changes the units the picker lists.
+  function fillTrees(units) {
+    const select = document.getElementById("tree-select");
+    const choices = core.treeChoices(units, config.tree);
+    if (!choices.length) return;
+    select.replaceChildren(...choices.map((c) => {
+      const o = document.createElement("option");
+      o.value = c.value;
+      o.textContent = c.label;
+      o.selected = c.selected;
+      return o;
+    }));
+    document.getElementById("tree-picker").hidden = false;
+    select.addEventListener("change", () => navigate({ tree: select.value, unit: "" }));
   }
   async function fillUnits() {
     const select = document.getElementById("unit-select");
     try {
-      const units = await api("/v1/units");
+      const units = await api("/v1/units" + (config.tree ? "?tree=" + encodeURIComponent(config.tree) : ""));
+      fillTrees(units);
       const byParent = {};
       for (const u of units) (byParent[u.parent || ""] = byParent[u.parent || ""] || []).push(u);
       const options = [];

@@ -10,11 +10,13 @@ from datetime import datetime
 import pytest
 from prometheus_client import REGISTRY
 
+from services.reporting.bodies import indicators_body
+from services.reporting.etags import opaque
 from services.reporting.indicators import year_window
 from services.reporting.queries import ChangeMarker
-from services.reporting.snapshots import indicators_body
+from services.reporting.snapshots import CachedSnapshot, encode_snapshot
+from services.reporting.sse import SSE_HEARTBEAT, sse_retry
 from services.reporting.stream import StreamHub, StreamSettings, TooManyStreams
-from services.reporting.versioning import SSE_HEARTBEAT, CachedSnapshot, encode_snapshot, opaque, sse_retry
 from shared.counters import ALL_COUNTERS
 from shared.timezone import LOCAL_TZ
 

@@ -1,4 +1,4 @@
-"""Helpers of the reporting tests: the three services as processes, events, an SSE reader."""
+"""Helpers of the reporting tests: the services as processes, events, an SSE reader."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import unique
-from tests.processes import ServiceSet
+from tests.subprocesses import ServiceSet
 
 READ = {"Authorization": "Bearer dev-read-token"}
 INTAKE = {"Authorization": "Bearer dev-intake-token", "Content-Type": "application/cloudevents-batch+json"}

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ServiceSet
-from tests.reporting.support import READ
+from tests.reporting_stack import READ
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

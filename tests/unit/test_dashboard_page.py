@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from services.reporting.dashboard import render_dashboard
 from services.reporting.indicators import year_window
@@ -43,10 +43,15 @@ def test_configuration_and_labels() -> None:
         "to": "2023-12-31",
         "token": "dev-read-token",
         "own_level": "riêng cấp thị xã",
+        "tree": None,
     }
     assert '<html lang="vi">' in html and "Từ 01/01/2023 đến 31/12/2023" in html
     assert '<option value="2023" selected>2023</option>' in html and '<option value="2025">' in html
     assert "$" not in html, "every placeholder filled"
+
+
+def test_the_page_reads_the_chosen_tree() -> None:
+    assert config_of(page(tree=date(2025, 6, 30)))["tree"] == "2025-06-30"
 
 
 def test_no_token_outside_development() -> None:

@@ -24,8 +24,8 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import eventually
-from tests.processes import ServiceSet
-from tests.reporting.support import READ, open_stream
+from tests.reporting_stack import READ, open_stream
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

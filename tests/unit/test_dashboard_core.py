@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from services.reporting.api_docs import index766_example
-from services.reporting.report import percent
 from shared.vietnamese import format_count
+from shared.vietnamese import format_share as percent
 
 CORE = Path(__file__).resolve().parents[2] / "services" / "reporting" / "static" / "dashboard-core.js"
 # One node process for the module (a start costs about a second): it reads a JSON line
@@ -170,3 +170,30 @@ def test_the_panel_texts_of_a_body(call: Callable[..., list[Any]]) -> None:
     assert "1.1 Công bố, công khai thủ tục hành chính đúng hạn: chưa có dữ liệu, không tính điểm (6 điểm)" in publicity
     online = by_code["ONLINE"]["title"]
     assert "3.3 Hồ sơ tiếp nhận trực tuyến: 1.704/1.763 [1.704/1.763 × 1.700/1.763] = 93,2%" in online
+
+
+UNITS_AFTER_THE_REFORM = [
+    {"code": "33", "name": "Tỉnh Hưng Yên", "parent": None, "valid_from": None, "valid_to": None, "predecessors": [
+        {"code": "34", "name": "Tỉnh Thái Bình", "valid_from": None, "valid_to": "2025-07-01", "whole": True},
+    ]},
+    {"code": "12103", "name": "Phường Mỹ Hào", "parent": "33", "valid_from": "2025-07-01", "valid_to": None,
+     "predecessors": []},
+]  # fmt: skip
+
+
+def test_the_tree_picker_offers_today_and_the_day_before_each_reorganization(one: Callable[..., Any]) -> None:
+    choices = one("treeChoices", UNITS_AFTER_THE_REFORM, None)
+    assert choices == [
+        {"value": "", "label": "Hiện nay", "selected": True},
+        {"value": "2025-06-30", "label": "Trước 01/07/2025", "selected": False},
+    ]
+    chosen = one("treeChoices", UNITS_AFTER_THE_REFORM, "2025-06-30")
+    assert [c["value"] for c in chosen if c["selected"]] == ["2025-06-30"]
+    other = one("treeChoices", UNITS_AFTER_THE_REFORM, "2024-01-01")
+    assert other[-1] == {"value": "2024-01-01", "label": "Ngày 01/01/2024", "selected": True}
+
+
+def test_no_tree_picker_for_a_registry_without_dates(one: Callable[..., Any]) -> None:
+    units = [{"code": "my-hao", "name": "Thị xã Mỹ Hào", "parent": None, "valid_from": None, "valid_to": None,
+              "predecessors": []}]  # fmt: skip
+    assert one("treeChoices", units, None) == []

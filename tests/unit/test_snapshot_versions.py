@@ -7,17 +7,11 @@ from typing import Any
 
 import pytest
 
+from services.reporting.bodies import indicators_body
+from services.reporting.etags import etag_of, if_none_match_matches, opaque
 from services.reporting.indicators import figure_groups, year_window
-from services.reporting.snapshots import indicators_body
-from services.reporting.versioning import (
-    CachedSnapshot,
-    encode_snapshot,
-    etag_of,
-    if_none_match_matches,
-    opaque,
-    sse_message,
-    valid_until,
-)
+from services.reporting.snapshots import CachedSnapshot, encode_snapshot, valid_until
+from services.reporting.sse import sse_message
 from shared.counters import ALL_COUNTERS
 from shared.timezone import LOCAL_TZ
 

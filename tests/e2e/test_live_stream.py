@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import eventually
-from tests.processes import ServiceSet
-from tests.reporting.support import READ, SSEReader, in_2023, now, open_stream, post, received, running_services
+from tests.reporting_stack import READ, SSEReader, in_2023, now, open_stream, post, received, running_services
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 

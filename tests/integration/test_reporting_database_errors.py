@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from services.reporting.app import create_app
 from services.reporting.config import ReportingSettings
 from tests.conftest import DATABASE_URL, unique
-from tests.reporting.support import READ
+from tests.reporting_stack import READ
 
 pytestmark = pytest.mark.integration
 

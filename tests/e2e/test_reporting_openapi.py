@@ -14,20 +14,21 @@ import pytest
 
 from services.reporting.schemas import Breakdown, Indicators, Monthly, UnitOut
 from tests.conftest import eventually
-from tests.processes import ServiceSet
-from tests.reporting.support import READ, in_2023, post, received, running_services
+from tests.reporting_stack import READ, in_2023, post, received, running_services
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 
 ENDPOINTS = {
-    "/v1/units": set(),
-    "/v1/indicators": {"unit", "from", "to", "scope"},
-    "/v1/indicators/breakdown": {"unit", "from", "to"},
-    "/v1/indicators/monthly": {"unit", "year", "scope"},
-    "/v1/snapshot": {"unit", "year", "if-none-match"},
-    "/v1/stream": {"unit", "year", "last-event-id", "access_token"},
-    "/v1/reports/annual": {"unit", "year", "to", "format", "scope"},
-    "/dashboard": {"unit", "year"},
+    "/v1/units": {"tree"},
+    "/v1/indicators": {"unit", "from", "to", "scope", "tree"},
+    "/v1/indicators/breakdown": {"unit", "from", "to", "tree"},
+    "/v1/indicators/monthly": {"unit", "year", "scope", "tree"},
+    "/v1/index766": {"unit", "from", "to", "tree"},
+    "/v1/snapshot": {"unit", "year", "if-none-match", "tree"},
+    "/v1/stream": {"unit", "year", "last-event-id", "access_token", "tree"},
+    "/v1/reports/annual": {"unit", "year", "to", "format", "scope", "tree"},
+    "/dashboard": {"unit", "year", "tree"},
     "/healthz": set(),
     "/readyz": set(),
     "/metrics": set(),

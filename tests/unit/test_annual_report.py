@@ -18,12 +18,12 @@ from services.reporting.report import (
     build_annual_report,
     in_sentence,
     level_label,
-    percent,
     to_html,
     to_markdown,
 )
 from services.reporting.report_docx import to_docx
 from shared.timezone import end_of_day
+from shared.vietnamese import format_share as percent
 
 DOSSIERS = dict.fromkeys(DOSSIER_FIGURES, 0)
 TOWN = DOSSIERS | {

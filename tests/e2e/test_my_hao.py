@@ -22,12 +22,13 @@ from docx import Document
 from scenario.client import post_events
 from scenario.generate import generate_events
 from scenario.plan import load_scenario
-from services.reporting.report import in_sentence, percent
+from services.reporting.report import in_sentence
 from shared.vietnamese import format_count, format_points
+from shared.vietnamese import format_share as percent
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.processes import ServiceSet
-from tests.reporting.support import READ, in_2023, post, received, running_services
-from tests.running import end_offsets
+from tests.in_process import end_offsets
+from tests.reporting_stack import READ, in_2023, post, received, running_services
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 
