@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from scenario.plan import load_scenario
 from services.reporting.report import in_sentence
 from shared.vietnamese import format_count, format_points
 from shared.vietnamese import format_share as percent
+from tests.browser import open_dashboard, require_browser
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.in_process import end_offsets
 from tests.reporting_stack import READ, in_2023, post, received, running_services
@@ -32,17 +32,6 @@ from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPORT = {"unit": "my-hao", "year": "2023", "to": "2023-11-27"}
 
 # Sections 4.1 and 4.4 of the seed report, as it prints them (town figures, scope=self), except the
@@ -219,31 +208,7 @@ async def test_report_defaults_to_the_whole_year_and_scope_can_widen(client: htt
 
 @pytest.fixture(scope="module")
 def browser_available() -> None:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (dev dependency)")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-
-
-@asynccontextmanager
-async def open_dashboard(services: ServiceSet) -> AsyncIterator[tuple[Any, list[str], list[str]]]:
-    """Chromium on the Mỹ Hào 2023 dashboard at 1920x1080: the page, its loads, and what failed
-    (requests, script errors, and console errors such as a style or script the CSP refuses)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            loads: list[str] = []
-            page.on("load", lambda _: loads.append("load"))
-            failed: list[str] = []
-            page.on("requestfailed", lambda request: failed.append(request.url))
-            page.on("pageerror", lambda error: failed.append(str(error)))
-            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
-            await page.goto(f"{services.url('reporting')}/dashboard?unit=my-hao&year=2023")
-            yield page, loads, failed
-        finally:
-            await browser.close()
+    require_browser()
 
 
 async def test_dashboard_shows_the_figures_and_changes_live(
@@ -272,7 +237,7 @@ async def test_dashboard_shows_the_figures_and_changes_live(
     ).json()
     minh_duc = next(r for r in breakdown["rows"] if r["unit"] == "my-hao.minh-duc")
 
-    async with open_dashboard(services) as (page, loads, failed):
+    async with open_dashboard(services.url("reporting"), "unit=my-hao&year=2023") as (page, loads, failed):
         for selector, text in expected_cards.items():
             await expect(page.locator(selector)).to_have_text(text, timeout=15_000)
         await expect(page.locator("#unit-name")).to_have_text("Thị xã Mỹ Hào")
@@ -339,7 +304,7 @@ async def test_dashboard_shows_the_766_index_and_its_ranking_change_live(
         )
         await expect(hover).to_contain_text(f"{format_points(on_time['score'])}/20 điểm")
 
-    async with open_dashboard(services) as (page, loads, failed):
+    async with open_dashboard(services.url("reporting"), "unit=my-hao&year=2023") as (page, loads, failed):
         await expect(page.locator("#index766 h2")).to_have_text("Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)")
         await shows(page, before, timeout=15_000)
         trend = page.locator('#chart-766-trend circle[data-month="2023-03"] title')

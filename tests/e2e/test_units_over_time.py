@@ -25,7 +25,9 @@ import pytest
 
 from scenario import reform
 from shared.timezone import end_of_day
+from shared.vietnamese import format_count
 from tests import reference_model
+from tests.browser import open_dashboard, require_browser
 from tests.conftest import eventually
 from tests.reference_units import ReferenceRegistry
 from tests.subprocesses import REPO, ServiceSet
@@ -298,3 +300,35 @@ def test_an_old_unit_is_reachable_for_audit_in_an_old_tree_only(
     assert old.status_code == 200
     assert gone.status_code == 404 and gone.headers["content-type"].startswith("application/problem+json")
     assert bad.status_code == 422 and "tree" in bad.text
+
+
+async def test_the_dashboard_picks_the_tree_and_lists_its_units(
+    services: ServiceSet, posted: list[dict[str, Any]]
+) -> None:
+    require_browser()
+    from playwright.async_api import expect
+
+    url = services.url("reporting")
+
+    def received(tree: str | None) -> str:
+        params = {"unit": "12103", "year": "2025", **({"tree": tree} if tree else {})}
+        snapshot = httpx.get(f"{url}/v1/snapshot", params=params, headers=READ).json()
+        return format_count(snapshot["dossiers"]["received"])
+
+    async with open_dashboard(url, "unit=12103&year=2025") as (page, _loads, failed):
+        await expect(page.locator("#unit-name")).to_have_text("Phường Mỹ Hào")
+        await expect(page.locator("#fig-received")).to_have_text(received(None), timeout=15_000)
+        await expect(page.locator("#tree-picker")).to_be_visible(timeout=15_000)
+        await expect(page.locator("#tree-select option")).to_have_text(["Hiện nay", "Trước 01/07/2025"])
+        await expect(page.locator("#unit-select option")).to_have_count(105)
+        assert not failed, failed
+        first_stream = f"{url}/v1/stream?unit=12103&year=2025&"  # ends with its page: not a failure
+
+        await page.locator("#tree-select").select_option("2025-06-30")
+        await page.wait_for_url("**tree=2025-06-30**")
+        await expect(page.locator("#unit-name")).to_have_text("Phường Bần Yên Nhân")  # the code, reused
+        await expect(page.locator("#fig-received")).to_have_text(received("2025-06-30"), timeout=15_000)
+        await expect(page.locator("#unit-select option")).to_have_count(401, timeout=15_000)
+        await expect(page.locator("#tree-select")).to_have_value("2025-06-30")
+        assert received(None) != received("2025-06-30")
+        assert not [f for f in failed if not f.startswith(first_stream)], failed

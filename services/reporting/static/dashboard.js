@@ -367,7 +367,7 @@
     window.location.search = next.toString();
   }
   // The tree picker: today's tree and the last day before each reorganization the registry knows
-  // (hidden for a registry without dates). Another tree, changes the units the picker lists.
+  // (hidden for a registry without dates). Another tree changes the units the unit picker lists.
   function fillTrees(units) {
     const select = document.getElementById("tree-select");
     const choices = core.treeChoices(units, config.tree);
@@ -380,7 +380,19 @@
       return o;
     }));
     document.getElementById("tree-picker").hidden = false;
-    select.addEventListener("change", () => navigate({ tree: select.value, unit: "" }));
+    // The unit's code may name another unit, or none, in the other tree: keep it when it exists
+    // there (a reused code shows the unit of that tree), else show the tree's first root.
+    select.addEventListener("change", async () => {
+      const tree = select.value;
+      let unit = config.unit;
+      try {
+        const other = await api("/v1/units" + (tree ? "?tree=" + encodeURIComponent(tree) : ""));
+        if (!other.some((u) => u.code === unit)) unit = (other.find((u) => !u.parent) || other[0]).code;
+      } catch (err) {
+        console.warn("dashboard: units of the tree", err);
+      }
+      navigate({ tree, unit });
+    });
   }
   async function fillUnits() {
     const select = document.getElementById("unit-select");
