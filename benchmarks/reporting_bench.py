@@ -536,14 +536,19 @@ async def main(runs: int, quick: bool, python: str, index_only: bool) -> None:
             held = clients
         print(f"\nSSE clients held by one process with updates within 1 s: >= {held}")
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
+        await clean_up(process, admin, schema)
+
+
+async def clean_up(process: subprocess.Popen[bytes] | None, admin: asyncpg.Connection, schema: str) -> None:
+    """Stops the reporting process (SIGTERM, then SIGKILL after 30 s) and drops the schema."""
+    if process is not None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    await admin.close()
 
 
 def wrk_snapshot(port: int, conditional: bool) -> tuple[float, float, float]:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,14 @@ import asyncpg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.reporting_bench import DATABASE_URL, TOKEN, Connection, percentile, start_reporting  # noqa: E402
+from benchmarks.reporting_bench import (  # noqa: E402
+    DATABASE_URL,
+    TOKEN,
+    Connection,
+    clean_up,
+    percentile,
+    start_reporting,
+)
 from services.aggregator.migrate import apply_migrations  # noqa: E402
 from shared.counters import DAILY_COUNTERS, LEVEL_COUNTERS  # noqa: E402
 from shared.timezone import start_of_day  # noqa: E402
@@ -161,14 +167,7 @@ async def main(runs: int, queries: int) -> None:
         print(f"\nreceived: merged province {merged:,}; old provinces 33 + 34 {old_totals:,} ({same})")
         roll_up_cost(runs)
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
+        await clean_up(process, admin, schema)
 
 
 def parse_args() -> argparse.Namespace:

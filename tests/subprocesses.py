@@ -111,3 +111,20 @@ class ServiceSet:
     def stop_all(self) -> None:
         for name in list(self.processes):
             self.stop(name)
+
+    def run_scenario(self, *options: str, timeout: float = 300) -> str:
+        """`python -m scenario` against this stack (it waits for its figures up to `timeout` s);
+        its output, after asserting that it exited 0."""
+        command = [
+            sys.executable,
+            "-m",
+            "scenario",
+            "--intake",
+            self.url("intake"),
+            "--reporting",
+            self.url("reporting"),
+        ]
+        command += [*options, "--timeout", str(timeout)]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=3 * timeout)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        return result.stdout

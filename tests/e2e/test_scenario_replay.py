@@ -4,8 +4,6 @@ the report's figures out of the reporting API."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,25 +38,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
 
 @pytest.fixture(scope="module")
 def replayed(services: ServiceSet) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scenario",
-            "--intake",
-            services.url("intake"),
-            "--reporting",
-            services.url("reporting"),
-            "--timeout",
-            "300",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result.stdout
+    return services.run_scenario()
 
 
 def indicators(services: ServiceSet, unit: str) -> dict[str, Any]:

@@ -10,8 +10,6 @@ pure comparison of a slice is tests/unit/test_scenario_dvcqg.py).
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from scenario.plan import load_scenario
 from shared.units import UnitRegistry
 from tests.conftest import DATABASE_URL, KAFKA, eventually
 from tests.in_process import end_offsets
-from tests.subprocesses import REPO, ServiceSet
+from tests.subprocesses import ServiceSet
 
 pytestmark = pytest.mark.e2e
 
@@ -46,11 +44,7 @@ def _stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> ServiceSet:
 
 
 def _replay(stack: ServiceSet, via: str) -> str:
-    command = [sys.executable, "-m", "scenario", "--via", via, "--intake", stack.url("intake")]
-    command += ["--reporting", stack.url("reporting"), "--timeout", "300"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result.stdout
+    return stack.run_scenario("--via", via)
 
 
 @pytest.fixture(scope="module")

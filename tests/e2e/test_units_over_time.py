@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -60,29 +58,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
 
 @pytest.fixture(scope="module")
 def scenario_run(services: ServiceSet) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scenario",
-            "--scenario",
-            reform.NAME,
-            "--seed",
-            str(SEED),
-            "--intake",
-            services.url("intake"),
-            "--reporting",
-            services.url("reporting"),
-            "--timeout",
-            "300",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result.stdout
+    return services.run_scenario("--scenario", reform.NAME, "--seed", str(SEED))
 
 
 def test_the_scenario_shows_its_tally_through_the_api(scenario_run: str) -> None:
@@ -97,10 +73,6 @@ def test_the_scenario_shows_its_tally_through_the_api(scenario_run: str) -> None
 
 def _local(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 def messy_extras(scenario: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
@@ -169,16 +141,10 @@ def _correction(original: dict[str, Any], data: dict[str, Any], after: datetime,
 def _event(
     kind: str, subject: str, moment: datetime, data: dict[str, Any], event_id: str, source: str = reform.MOTCUA
 ) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": kind,
-        "time": _iso(moment),
-        "subject": subject,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    """The contract event of type `kind` (e.g. vn.gov.tthc.dossier.received) about `subject`."""
+    family, name = kind.split(".")[-2:]
+    fields = {key: value for key, value in data.items() if key not in ("dossier_id", "document_id")}
+    return reference_model.event(f"{family}.{name}", subject, id=event_id, time=moment, source=source, **fields)
 
 
 @pytest.fixture(scope="module")
