@@ -1,4 +1,4 @@
-"""Cached year-to-date snapshots per (unit, year), exact and cheap to revalidate.
+"""Cached year-to-date snapshots per (unit, year, tree), exact and cheap to revalidate.
 
 A snapshot's figures change only when (a) the aggregator commits a batch (the change marker
 moves) or (b) time alone crosses an instant at which a level figure changes (a dossier turning

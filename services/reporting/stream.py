@@ -1,4 +1,4 @@
-"""Live snapshots over Server-Sent Events: one shared poller, one channel per (unit, year).
+"""Live snapshots over Server-Sent Events: one shared poller, one channel per (unit, year, tree).
 
 The hub polls the change marker once per tick for every channel, recomputes a channel's
 snapshot only when it may have changed (through the snapshot cache, so HTTP readers share the
