@@ -7,7 +7,8 @@ code reused, Phan Đình Phùng, Cẩm Xá, Nhân Hòa), Phường Đường Hà
 between Xã Đại Đồng (11995) and Xã Như Quỳnh (which took code 12004), shows a split unit. Unit codes
 are those of the Hưng Yên registry (`shared/data/units-hung-yen.json`), which the services must load.
 
-Dossiers are received on weekdays in office hours; most are resolved within a few weeks, so those
+Dossiers are received on weekdays in office hours (a new ward as many as its predecessors together);
+most are resolved within a few weeks, so those
 received in the last weeks of June 2025 by the old units are resolved in July, after the reform;
 some stay open at the end. Documents are registered and signed every month; each unit publishes its
 catalogue when it starts. Most dossiers are synchronised to DVCQG, some get supplement requests and
@@ -48,8 +49,15 @@ SPLIT_NEW = ("11995", "12004")  # Xã Đại Đồng, Xã Như Quỳnh (the code
 OLD_UNITS: tuple[str, ...] = (TOWN, *(old for olds in NEW_WARDS.values() for old in olds), SPLIT_OLD)
 NEW_UNITS: tuple[str, ...] = (*NEW_WARDS, *SPLIT_NEW)
 
-DOSSIERS_PER_MONTH = (12, 30)  # per unit, uniform in this range
+DOSSIERS_PER_MONTH = (12, 30)  # per old commune or ward, uniform in this range
 DOCUMENTS_PER_MONTH = (8, 20)
+
+
+def workload(unit: str, day: date) -> int:
+    """How many old units' work a unit does: a new ward serves the area of all its predecessors."""
+    return len(NEW_WARDS[unit]) if day >= REFORM and unit in NEW_WARDS else 1
+
+
 PROCEDURES_PER_UNIT = 24
 ONLINE_SHARE = 0.75
 RESOLVED_SHARE = 0.9  # of the dossiers received more than a month before the end
@@ -105,9 +113,9 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict[str, Any]], Tally]:
         month = date(first.year, first.month, 1)
         while month <= last:
             days = [d for d in _days_of(month) if first <= d <= last and d.weekday() < 5]
-            for _ in range(rng.randint(*DOSSIERS_PER_MONTH)):
+            for _ in range(sum(rng.randint(*DOSSIERS_PER_MONTH) for _ in range(workload(unit, first)))):
                 writer.dossier(unit, rng.choice(days), rng.choice(catalogue))
-            for _ in range(rng.randint(*DOCUMENTS_PER_MONTH)):
+            for _ in range(sum(rng.randint(*DOCUMENTS_PER_MONTH) for _ in range(workload(unit, first)))):
                 writer.document(unit, rng.choice(days))
             month = _next_month(month)
         # The last days before the reform: dossiers received then, resolved after it.
