@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.aggregator.app import create_app as create_aggregator_app
@@ -91,13 +92,13 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
-    """Every record value in the topic, from the beginning to the current end."""
+async def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of the topic, from the beginning to the current end."""
     ends = await end_offsets(bootstrap, topic)
-    values: list[bytes] = []
+    found: list[ConsumerRecord[bytes, bytes]] = []
     wanted = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
     if not wanted:
-        return values
+        return found
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -107,12 +108,17 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
             for tp, records in batches.items():
-                values.extend(r.value for r in records if r.value is not None)
+                found.extend(records)
                 if records and records[-1].offset + 1 >= remaining.get(tp, 0):
                     remaining.pop(tp, None)
-        return values
+        return found
     finally:
         await consumer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value in the topic, from the beginning to the current end."""
+    return [r.value for r in await read_records(bootstrap, topic) if r.value is not None]
 
 
 async def positions_caught_up(pool: asyncpg.Pool, topic: str, ends: dict[int, int]) -> bool:

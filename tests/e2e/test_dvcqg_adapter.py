@@ -15,10 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.in_process import end_offsets, read_topic
+from tests.in_process import end_offsets, read_records, read_topic
 from tests.subprocesses import ServiceSet
 from tests.unit.test_dvcqg_model import MARK, _marked_record, _marked_step
 
@@ -123,26 +122,10 @@ def _opencps_record(marks: list[str], dossier: str, status: str, organ: str) -> 
 
 async def _raw_records(topic: str) -> list[bytes]:
     """Every record of a topic as bytes: key, value and each header name and value."""
-    ends = await end_offsets(KAFKA, topic)
-    wanted = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
     found: list[bytes] = []
-    if not wanted:
-        return found
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign(wanted)
-        await consumer.seek_to_beginning(*wanted)
-        remaining = {tp: ends[tp.partition] for tp in wanted}
-        while remaining:
-            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                for r in records:
-                    found += [r.key or b"", r.value or b""]
-                    found += [part for name, value in r.headers for part in (name.encode(), value)]
-                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
-    finally:
-        await consumer.stop()
+    for r in await read_records(KAFKA, topic):
+        found += [r.key or b"", r.value or b""]
+        found += [part for name, value in r.headers for part in (name.encode(), value)]
     return found
 
 
