@@ -300,3 +300,23 @@ async def test_the_dashboard_picks_the_tree_and_lists_its_units(
         # Leaving the first page cancels its stream and the requests it had in flight (no `tree`);
         # the second page must load without any failure.
         assert all(f.startswith(f"{url}/v1/") and "tree=" not in f for f in failed[leaving:]), failed
+
+
+def test_the_annual_report_of_a_new_ward_names_its_predecessors(
+    services: ServiceSet, posted: list[dict[str, Any]]
+) -> None:
+    url = services.url("reporting")
+    with httpx.Client(timeout=60, headers=READ) as client:
+        units = client.get(f"{url}/v1/units").json()
+        ward = next(row for row in units if row["code"] == "12103")
+        names = [p["name"] for p in ward["predecessors"]]
+        report = client.get(f"{url}/v1/reports/annual", params={"unit": "12103", "year": "2024"})
+        old = client.get(f"{url}/v1/reports/annual", params={"unit": "12103", "year": "2024", "tree": "2024-12-31"})
+        figures = _indicators(client, url, {"unit": "12103", "scope": "self", "from": "2024-01-01", "to": "2024-12-31"})
+    assert report.status_code == 200 and old.status_code == 200
+    assert len(names) == 4 and "Phường Bần Yên Nhân" in names
+    line = f"Số liệu gồm cả số liệu của các đơn vị trước sắp xếp: {', '.join(names)}."
+    assert report.text.count(line) == 1, report.text[:2000]
+    assert f"{format_count(figures['dossiers']['received'])} hồ sơ" in report.text
+    assert "đơn vị trước sắp xếp" not in old.text  # Bần Yên Nhân in its own tree has no predecessor
+    assert "Đơn vị: Phường Mỹ Hào" in report.text and "Đơn vị: Phường Bần Yên Nhân" in old.text
