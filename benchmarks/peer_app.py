@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> None:
         processing_guarantee="exactly-once",
         commit_interval=args.commit_interval,
         state_dir=args.state_dir,
-        loglevel="WARNING",
+        loglevel=os.environ.get("PEER_LOG_LEVEL", "WARNING"),
     )
     events = app.topic(args.topic, key_deserializer="str", value_deserializer="json")
     counts = app.topic(args.counts_topic, key_serializer="str", value_serializer="json")

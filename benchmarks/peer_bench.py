@@ -159,6 +159,7 @@ class Run:
     name: str
     seconds: float  # from spawn to the whole topic consumed
     first_commit: float  # from spawn to the first progress committed (start-up, group join, first batch)
+    input_done: float  # from spawn to the events topic's end committed (the peer's second step ends later)
     cpu_seconds: float
     peak_rss_mb: float
     broker_cpu_seconds: float
@@ -172,7 +173,7 @@ class Run:
         )
         return (
             f"{self.name:10} {total / self.seconds:9,.0f} events/s ({self.seconds:6.1f} s from spawn, "
-            f"first commit at {self.first_commit:4.1f} s), "
+            f"first commit at {self.first_commit:4.1f} s, events topic's end at {self.input_done:5.1f} s), "
             f"CPU {self.cpu_seconds / total * 1e6:5.1f} µs/event, peak RSS {self.peak_rss_mb:6.0f} MiB; "
             f"Kafka broker {self.broker_cpu_seconds / total * 1e6:.0f} µs/event{postgres}"
         )
@@ -189,6 +190,7 @@ async def run_aggregator(schema: str, topic: str, dlq: str, group: str, total: i
         "aggregator",
         run.seconds_from_spawn,
         run.seconds_from_spawn - run.seconds_applying,
+        run.seconds_from_spawn,
         run.cpu_seconds,
         run.peak_rss_mb,
         _cpu_or_zero(broker) - broker_before,
@@ -224,7 +226,7 @@ async def _end_offsets(partitions: list[TopicPartition], isolation_level: str) -
 
 async def wait_peer_done(
     admin: AIOKafkaAdminClient, group: str, topic: str, ends: dict[int, int], process: asyncio.subprocess.Process
-) -> float:
+) -> tuple[float, float]:
     """Until the group's committed offsets reach the end of the events topic, then of its repartition
     topic. The latter is final once the former is committed: the peer writes its repartition records
     in the transaction that commits the input offsets. Every transaction leaves a commit marker as the
@@ -234,6 +236,7 @@ async def wait_peer_done(
     total = sum(ends.values())
     started = time.perf_counter()
     first_commit: list[float] = []
+    input_done: list[float] = []
 
     async def done() -> bool:
         if process.returncode is not None:
@@ -244,6 +247,8 @@ async def wait_peer_done(
             first_commit.append(time.perf_counter() - started)
         if consumed < total:
             return False
+        if not input_done:
+            input_done.append(time.perf_counter() - started)
         repartition = sorted({tp.topic for tp in committed if tp.topic.startswith("repartition__")})
         if not repartition:
             return False
@@ -253,7 +258,7 @@ async def wait_peer_done(
         return all(stable[tp] == mark and committed.get(tp, 0) >= mark - 1 for tp, mark in marks.items() if mark)
 
     await poll_until(done, within=RUN_LIMIT_SECONDS, interval=POLL_SECONDS, what="the peer to consume every event")
-    return first_commit[0]
+    return first_commit[0], input_done[0]
 
 
 async def run_peer(python: Path, topic: str, counts_topic: str, group: str, ends: dict[int, int]) -> Run:
@@ -286,9 +291,10 @@ async def run_peer(python: Path, topic: str, counts_topic: str, group: str, ends
             )
             started_polling = time.perf_counter()
             try:
-                first_commit = await wait_peer_done(admin, group, topic, ends, process)
+                first_commit, input_done = await wait_peer_done(admin, group, topic, ends, process)
                 seconds = time.perf_counter() - started
                 first_commit += started_polling - started
+                input_done += started_polling - started
                 cpu = _proc_cpu_seconds(process.pid)
                 peak = int(_proc_status(process.pid)["VmHWM"].split()[0]) / 1024
                 broker_cpu = _cpu_or_zero(broker) - broker_before
@@ -304,7 +310,7 @@ async def run_peer(python: Path, topic: str, counts_topic: str, group: str, ends
         await admin.close()
         shutil.rmtree(state_dir, ignore_errors=True)
     print(f"    peer log: {log_path}")
-    return Run("peer", seconds, first_commit, cpu, peak, broker_cpu)
+    return Run("peer", seconds, first_commit, input_done, cpu, peak, broker_cpu)
 
 
 async def peer_counts(counts_topic: str) -> Counts:
