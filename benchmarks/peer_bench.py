@@ -131,15 +131,29 @@ def peer_python(venv: Path) -> Path:
 # --- measuring a process --------------------------------------------------------------------------
 
 
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
 def _broker_pid() -> int | None:
-    """The Kafka broker's process (a JVM running kafka.Kafka), if it runs on this machine."""
+    """The Kafka broker's process (a JVM running kafka.Kafka) that listens on the benchmark's port."""
+    inodes = _listening_inodes(int(KAFKA.rsplit(":", 1)[1]))
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                if b"kafka.Kafka\0" in cmdline.read():
-                    return int(entry)
+                if b"kafka.Kafka\0" not in cmdline.read():
+                    continue
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{entry}/fd")):
+                return int(entry)
         except OSError:
             continue
     return None
