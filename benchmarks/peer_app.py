@@ -24,6 +24,7 @@ import os
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application, State
 
@@ -122,7 +123,12 @@ def forget(args: argparse.Namespace) -> None:
     admin = AdminClient({"bootstrap.servers": KAFKA})
     admin.list_topics(timeout=10)  # connected first: a request sent before fails at once
     for future in admin.delete_consumer_groups(args.group, request_timeout=15).values():
-        future.result()
+        try:
+            future.result()
+        except KafkaException as error:
+            # A group that never committed an offset is gone once its members left.
+            if error.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                raise
 
 
 def main() -> None:
