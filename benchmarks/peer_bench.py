@@ -29,8 +29,8 @@ The subset both compute, compared after every round (exit 1 if any round differs
   day, `resolved` on the resolved day under the dossier's unit, a dossier counting only once its
   `received` is known (our `daily_counts` columns of the same names).
 
-What the peer does not do, and the aggregator does on the same events: the other 30 daily
-counters (channels direct and postal, on time and late with due-date changes, withdrawn,
+What the peer does not do, and the aggregator does on the same events: the other 30 columns of
+daily_counts (channels direct and postal, on time and late with due-date changes, withdrawn,
 digitization, fees and online payments, ratings, documents and signatures, the v2 counters); the
 point-in-time levels (in progress, overdue, published procedures) with their exact instants; the
 Decision 766 cohorts, per-procedure days, years and periods; units resolved through the registry;
