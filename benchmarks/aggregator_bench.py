@@ -341,10 +341,18 @@ class AggregatorRun:
 
 
 async def run_subprocess(
-    schema: str, topic: str, dlq: str, total: int, batch: int | None, code: Path = REPO, instances: int = 1
+    schema: str,
+    topic: str,
+    dlq: str,
+    total: int,
+    batch: int | None,
+    code: Path = REPO,
+    instances: int = 1,
+    group: str | None = None,
 ) -> AggregatorRun:
-    """`instances` aggregator processes in one consumer group; RSS is the largest, CPU the sum."""
-    group = f"bench-{uuid.uuid4().hex[:8]}"
+    """`instances` aggregator processes in one consumer group (`group`, else a new name); RSS is the
+    largest, CPU the sum."""
+    group = group or f"bench-{uuid.uuid4().hex[:8]}"
     log_path = Path(tempfile.gettempdir()) / f"aggregator-bench-{schema}.log"
     postgres_before = _postgres_cpu()
     log_file = _open_log(log_path)
