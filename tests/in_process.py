@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.aggregator.app import create_app as create_aggregator_app
@@ -52,23 +53,22 @@ async def running_aggregator(**settings: Any) -> AsyncIterator[tuple[AggregatorS
 
 
 @asynccontextmanager
-async def intake_client(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The intake app served in-process (lifespan included) behind an httpx client."""
-    app = create_intake_app(IntakeSettings(**settings))
+async def _served(app: FastAPI, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` served in this event loop (lifespan included) behind an httpx client."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
 
 
-@asynccontextmanager
-async def aggregator_app(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+def intake_client(**settings: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The intake app served in-process behind an httpx client."""
+    return _served(create_intake_app(IntakeSettings(**settings)), "http://intake")
+
+
+def aggregator_app(**settings: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The aggregator's app (consumer and health routes) in this event loop, behind an httpx client."""
-    app = create_aggregator_app(AggregatorSettings(**settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as client:
-            yield client
+    return _served(create_aggregator_app(AggregatorSettings(**settings)), "http://aggregator")
 
 
 def metric_values(text: str, name: str, where: Callable[[dict[str, str]], bool] = lambda _: True) -> list[float]:

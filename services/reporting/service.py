@@ -205,11 +205,8 @@ class ReportingService:
         """The unit and year of the IOC page, checked as a snapshot is (the page reads the snapshot)."""
         year = self._check_snapshot(tree, unit, year)
         now = self._clock()
-        today = local_day(now)
-        past = tree.valid_to is not None and tree.valid_to <= today
-        later = tree.valid_from is not None and today < tree.valid_from
-        tree_day = tree.valid_to - timedelta(days=1) if past and tree.valid_to else tree.valid_from if later else None
-        return DashboardView(unit, tree.units[unit].name, year, current_year(now), year_window(year, now), tree_day)
+        named_day = _named_day(tree, local_day(now))
+        return DashboardView(unit, tree.units[unit].name, year, current_year(now), year_window(year, now), named_day)
 
     async def annual_report(
         self, tree: UnitTree, unit: str, year: int | None = None, end: date | None = None, scope: Scope = "self"
@@ -305,6 +302,16 @@ def _predecessors_in(tree: UnitTree, unit: str, scope: Scope, window: Window) ->
         and (p.entry.valid_to is None or window.start < p.entry.valid_to)
         and (p.entry.valid_from is None or p.entry.valid_from <= window.end)
     ]
+
+
+def _named_day(tree: UnitTree, today: date) -> date | None:
+    """The day the page names its tree by: none for today's tree, else a day of the tree's period
+    (the first day of a later tree, the last day of a past one)."""
+    if tree.valid_from is not None and today < tree.valid_from:
+        return tree.valid_from
+    if tree.valid_to is not None and tree.valid_to <= today:
+        return tree.valid_to - timedelta(days=1)
+    return None
 
 
 def tree_day(tree: UnitTree) -> date:
