@@ -24,7 +24,7 @@ from services.aggregator.store import AggregatorStore, open_pool
 from services.infra.kafka_admin import ensure_topics, topic_partitions
 from services.intake.app import create_app as create_intake_app
 from services.intake.config import IntakeSettings
-from shared.counters import ALL_COUNTERS
+from shared.counters import ALL_COUNTERS, COHORT_COUNTERS
 
 
 @asynccontextmanager
@@ -138,6 +138,55 @@ async def daily_counts_table(pool: asyncpg.Pool) -> Counter[tuple[str, str, date
             if row[counter]:
                 table[(row["unit"], counter, row["day"])] += row[counter]
     return table
+
+
+def _roll_up_differences_sql() -> str:
+    """Rows of the monthly roll-ups that differ from the sums of the rows they roll up (both ways)."""
+    month = "day - extract(day FROM day)::int + 1"
+    daily = ", ".join(ALL_COUNTERS)
+    daily_sums = ", ".join(f"sum({c})::bigint" for c in ALL_COUNTERS)
+    cohort = ", ".join(COHORT_COUNTERS)
+    cohort_sums = ", ".join(f"sum({c})::bigint" for c in COHORT_COUNTERS)
+    summed_daily = f"SELECT unit, {month} AS month, {daily_sums} FROM daily_counts GROUP BY 1, 2"
+    summed_cohorts = f"SELECT unit, {month} AS month, {cohort_sums} FROM cohort_changes GROUP BY 1, 2"
+    stored_daily = f"SELECT unit, month, {daily} FROM monthly_counts"
+    stored_cohorts = f"SELECT unit, month, {cohort} FROM monthly_cohorts"
+    counted = " OR ".join(f"c.{name} <> 0" for name in COHORT_COUNTERS)
+    # last_at must be at or after every instant with a count in its month (a bound: see 0004).
+    late_rows = (
+        "SELECT 1 FROM cohort_changes AS c LEFT JOIN monthly_cohorts AS m "
+        "ON m.unit = c.unit AND m.month = c.day - extract(day FROM c.day)::int + 1 "
+        f"WHERE ({counted}) AND (m.last_at IS NULL OR m.last_at < c.at)"
+    )
+    return f"""SELECT
+    (SELECT count(*) FROM (({summed_daily} EXCEPT ALL {stored_daily})
+                           UNION ALL ({stored_daily} EXCEPT ALL {summed_daily})) AS d) AS monthly_counts,
+    (SELECT count(*) FROM (({summed_cohorts} EXCEPT ALL {stored_cohorts})
+                           UNION ALL ({stored_cohorts} EXCEPT ALL {summed_cohorts})) AS c) AS monthly_cohorts,
+    (SELECT count(*) FROM ({late_rows}) AS l) AS cohort_rows_after_last_at,
+    (SELECT count(*) FROM monthly_counts) AS months"""
+
+
+async def roll_up_differences(pool: asyncpg.Pool) -> dict[str, int]:
+    """How many monthly roll-up rows differ from the daily and cohort rows they sum (read in one
+    snapshot), and how many months there are (so that a test sees it compared something)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(_roll_up_differences_sql())
+    assert row is not None
+    return dict(row)
+
+
+async def overlapping_periods(pool: asyncpg.Pool) -> int:
+    """Pairs of stored periods of one procedure that both hold at some instant (the per-procedure
+    query of the reporting service counts each procedure once on the premise that there are none)."""
+    async with pool.acquire() as conn:
+        value = await conn.fetchval(
+            "SELECT count(*) FROM procedure_periods AS a JOIN procedure_periods AS b "
+            "ON a.unit = b.unit AND a.procedure_code = b.procedure_code AND a.n > 0 AND b.n > 0 "
+            "AND (a.starts_at, a.ends_at, a.online, a.fee_bearing) < (b.starts_at, b.ends_at, b.online, b.fee_bearing) "
+            "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
+        )
+    return int(value)
 
 
 async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:

@@ -269,6 +269,8 @@ async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> li
         ("daily_counts", ("unit", "day"), ALL_COUNTERS, "0"),
         ("level_changes", ("unit", "at"), LEVEL_COUNTERS, "0"),
         ("cohort_changes", ("unit", "day", "at"), COHORT_COUNTERS, "0"),
+        ("monthly_counts", ("unit", "month"), ALL_COUNTERS, "0"),
+        ("monthly_cohorts", ("unit", "month"), COHORT_COUNTERS, "0"),
         ("procedure_days", ("unit", "procedure_code", "day"), PROCEDURE_DAILY_COUNTERS, "0"),
         ("procedure_years", ("unit", "procedure_code", "year"), PROCEDURE_DAILY_COUNTERS, no_days),
         ("procedure_periods", PERIOD_KEYS, ("n",), "0"),

@@ -89,6 +89,10 @@ _KNOWN_IDENTITIES = _pairs_sql("SELECT key, digest FROM event_identities WHERE k
 _INSERT_IDENTITIES = _pairs_sql("INSERT INTO event_identities (key, digest) SELECT key, digest FROM pairs ORDER BY i")
 
 
+# The first day of the month of a date expression (date arithmetic: no time zone involved).
+_MONTH_OF_DAY = "({day} - extract(day FROM {day})::int + 1)"
+
+
 def _daily_upsert_sql() -> str:
     """Upsert of the daily changes sent as one JSON array of sparse rows (absent counters are 0)."""
     cols = ", ".join(ALL_COUNTERS)
@@ -101,6 +105,21 @@ SELECT r.unit, r.day, {values}
 FROM jsonb_to_recordset($1::jsonb) AS r(unit text, day date, {types})
 ORDER BY r.unit, r.day
 ON CONFLICT (unit, day) DO UPDATE SET {updates}
+"""
+
+
+def _monthly_upsert_sql() -> str:
+    """Upsert of the same sparse daily rows into their months (monthly_counts)."""
+    cols = ", ".join(ALL_COUNTERS)
+    sums = ", ".join(f"sum(coalesce(r.{c}, 0))" for c in ALL_COUNTERS)
+    types = ", ".join(f"{c} bigint" for c in ALL_COUNTERS)
+    updates = ", ".join(f"{c} = monthly_counts.{c} + EXCLUDED.{c}" for c in ALL_COUNTERS)
+    return f"""
+INSERT INTO monthly_counts (unit, month, {cols})
+SELECT r.unit, {_MONTH_OF_DAY.format(day="r.day")} AS month, {sums}
+FROM jsonb_to_recordset($1::jsonb) AS r(unit text, day date, {types})
+GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (unit, month) DO UPDATE SET {updates}
 """
 
 
@@ -138,6 +157,25 @@ WITH changes AS (
 INSERT INTO cohort_changes (unit, day, at, {cols})
 SELECT unit, day, at, {sums} FROM changes GROUP BY unit, day, at ORDER BY unit, day, at
 ON CONFLICT (unit, day, at) DO UPDATE SET {updates}
+"""
+
+
+def _monthly_cohort_upsert_sql() -> str:
+    """Upsert of the same cohort changes into their months (monthly_cohorts), with their latest instant."""
+    cols = ", ".join(COHORT_COUNTERS)
+    sums = ", ".join(f"coalesce(sum(value) FILTER (WHERE counter = '{c}'), 0)" for c in COHORT_COUNTERS)
+    updates = ", ".join(f"{c} = monthly_cohorts.{c} + EXCLUDED.{c}" for c in COHORT_COUNTERS)
+    month = _MONTH_OF_DAY.format(day="(e->>2)::date")
+    return f"""
+WITH changes AS (
+    SELECT e->>0 AS unit, e->>1 AS counter, {month} AS month, (e->>3)::timestamptz AS at,
+           (e->>4)::bigint AS value
+    FROM jsonb_array_elements($1::jsonb) AS e
+)
+INSERT INTO monthly_cohorts (unit, month, last_at, {cols})
+SELECT unit, month, max(at), {sums} FROM changes GROUP BY unit, month ORDER BY unit, month
+ON CONFLICT (unit, month) DO UPDATE SET
+    last_at = greatest(monthly_cohorts.last_at, EXCLUDED.last_at), {updates}
 """
 
 
@@ -197,6 +235,8 @@ DO UPDATE SET n = procedure_periods.n + EXCLUDED.n
 """
 
 _DAILY_UPSERT = _daily_upsert_sql()
+_MONTHLY_UPSERT = _monthly_upsert_sql()
+_MONTHLY_COHORT_UPSERT = _monthly_cohort_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
 _COHORT_UPSERT = _cohort_upsert_sql()
 _PROCEDURE_DAYS_UPSERT = _procedure_days_upsert_sql()
@@ -317,9 +357,9 @@ class AggregatorStore:
                 dead_letters = batch.undecodable + conflicts
                 if dead_letters:
                     await publish_dead_letters(dead_letters)
-                # Last: concurrent batches (lanes, instances) update the same daily rows, and each
-                # holds their locks until it commits.
-                await self._write_daily(conn, rows)
+                # Last: concurrent batches (lanes, instances) update the same daily and monthly
+                # rows, and each holds their locks until it commits.
+                await self._write_sums(conn, rows)
         except _UNAVAILABLE as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
         except asyncpg.UniqueViolationError as exc:
@@ -373,14 +413,12 @@ class AggregatorStore:
         return prior
 
     async def _write_rows(self, conn: Connection, rows: BatchRows) -> None:
-        """The new states, level changes and Decision 766 tables (the daily counts come last, `_write_daily`)."""
+        """The new states, level changes and procedure tables (the sums come last, `_write_sums`)."""
         if rows.states:
             await conn.execute(_STATES_UPSERT, dump_states(rows.states))
         delta = rows.delta
         if delta.levels:
             await conn.execute(_LEVEL_UPSERT, orjson.dumps(rows.levels()).decode())
-        if delta.cohorts:
-            await conn.execute(_COHORT_UPSERT, orjson.dumps(rows.cohorts()).decode())
         procedure_days = rows.procedure_days()
         if procedure_days:
             counts = await conn.fetch(_PROCEDURE_DAYS_UPSERT, orjson.dumps(procedure_days).decode())
@@ -390,10 +428,20 @@ class AggregatorStore:
         if delta.procedure_periods:
             await conn.execute(_PERIODS_UPSERT, orjson.dumps(rows.periods()).decode())
 
-    async def _write_daily(self, conn: Connection, rows: BatchRows) -> None:
+    async def _write_sums(self, conn: Connection, rows: BatchRows) -> None:
+        """The cohort changes, the daily counts and their monthly roll-ups, in this order (the rows
+        of each in key order): every batch locks these shared rows in one order, and holds them only
+        until it commits."""
+        cohorts = orjson.dumps(rows.cohorts()).decode() if rows.delta.cohorts else None
+        if cohorts is not None:
+            await conn.execute(_COHORT_UPSERT, cohorts)
         daily = rows.daily()
         if daily:
-            await conn.execute(_DAILY_UPSERT, orjson.dumps(daily).decode())
+            payload = orjson.dumps(daily).decode()
+            await conn.execute(_DAILY_UPSERT, payload)
+            await conn.execute(_MONTHLY_UPSERT, payload)
+        if cohorts is not None:
+            await conn.execute(_MONTHLY_COHORT_UPSERT, cohorts)
 
     async def _advance_positions(self, conn: Connection, batch: Batch) -> None:
         """Store the batch's end positions.

@@ -1,10 +1,12 @@
-"""Migration 0002 turns stored (source, id) identities into the keys the aggregator computes."""
+"""Migrations of stored data: 0002 turns stored (source, id) identities into the keys the aggregator
+computes; 0004 rolls up the daily and cohort rows stored before it into months."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
 import asyncpg
@@ -80,3 +82,47 @@ async def test_identities_stored_before_0002_still_recognise_duplicates_and_conf
             assert await conn.fetchval("SELECT count(*) FROM aggregate_states") == 0
     finally:
         await pool.close()
+
+
+async def test_rows_stored_before_0004_are_rolled_up_into_their_months(db_schema: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await _schema_at_0001(conn, db_schema)
+        for name, version in (("0002_compact_identities.sql", "0002"), ("0003_v2_counters.sql", "0003")):
+            await conn.execute(_sql(name))
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        await conn.executemany(
+            "INSERT INTO daily_counts (unit, day, received, in_progress) VALUES ($1, $2, $3, $4)",
+            [
+                ("a", date(2025, 6, 30), 2, 1),
+                ("a", date(2025, 7, 1), 3, -1),
+                ("a", date(2025, 7, 31), 4, 2),
+                ("b", date(2025, 7, 15), 5, 0),
+            ],
+        )
+        noon = datetime(2025, 7, 2, 12, tzinfo=UTC)
+        await conn.executemany(
+            "INSERT INTO cohort_changes (unit, day, at, handled_ended, handled_ended_on_time) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            [
+                ("a", date(2025, 7, 1), noon, 1, 1),
+                ("a", date(2025, 7, 20), noon + timedelta(days=30), 1, 0),
+                ("a", date(2025, 6, 3), noon, -1, 0),
+            ],
+        )
+        assert await apply_migrations(conn, db_schema) == ["0004"]
+        months = await conn.fetch("SELECT unit, month, received, in_progress, synced FROM monthly_counts ORDER BY 1, 2")
+        cohorts = await conn.fetch(
+            "SELECT unit, month, last_at, handled_ended, handled_ended_on_time FROM monthly_cohorts ORDER BY 1, 2"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in months] == [
+        ("a", date(2025, 6, 1), 2, 1, 0),
+        ("a", date(2025, 7, 1), 7, 1, 0),
+        ("b", date(2025, 7, 1), 5, 0, 0),
+    ]
+    assert [tuple(r) for r in cohorts] == [
+        ("a", date(2025, 6, 1), noon, -1, 0),
+        ("a", date(2025, 7, 1), noon + timedelta(days=30), 2, 1),
+    ]

@@ -15,7 +15,7 @@ import pytest
 
 from services.infra.kafka_admin import ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, eventually
-from tests.in_process import daily_counts_table, produce
+from tests.in_process import daily_counts_table, produce, roll_up_differences
 from tests.streams import expected_daily_counts, first_accepted, messy_stream
 from tests.subprocesses import ServiceSet
 
@@ -111,6 +111,9 @@ async def test_instances_join_leave_and_a_paused_one_is_fenced(tmp_path: Path) -
         assert len(sent) == len(events)
         accepted = first_accepted(sent)
         assert await daily_counts_table(pool) == expected_daily_counts(accepted)
+        # Four instances wrote the same monthly rows concurrently: each still sums its days.
+        differences = await roll_up_differences(pool)
+        assert differences.pop("months") > 0 and set(differences.values()) == {0}, differences
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM event_identities") == len(accepted)
     finally:
