@@ -20,6 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from services.reporting.errors import DatabaseUnavailable
 from services.reporting.index766_inputs import PROCEDURE_SUMS, year_masks
+from services.reporting.month_parts import first_of_month, window_parts
 from shared.counters import ALL_COUNTERS, COHORT_COUNTERS, DAILY_COUNTERS, LEVEL_COUNTERS
 from shared.timezone import end_of_day, local_day, start_of_day
 
@@ -29,16 +30,30 @@ R = TypeVar("R")
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
-# Two plain aggregates rather than one with a FILTER per column: a third less time on a year of
-# a province (every FILTER is evaluated for every row and column).
+# Whole months come from the monthly roll-ups, the days at the window's edges from daily_counts
+# (month_parts). Plain aggregates rather than one with a FILTER per column: a third less time on a
+# year of a province (every FILTER is evaluated for every row and column).
 def _window_sql() -> str:
+    cols = ", ".join(DAILY_COUNTERS)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in DAILY_COUNTERS)
-    return f"SELECT unit, {sums} FROM daily_counts WHERE unit = ANY($1::text[]) AND day BETWEEN $2 AND $3 GROUP BY unit"
+    return f"""SELECT unit, {sums} FROM (
+    SELECT unit, {cols} FROM monthly_counts WHERE unit = ANY($1::text[]) AND month BETWEEN $2 AND $3
+    UNION ALL
+    SELECT unit, {cols} FROM daily_counts WHERE unit = ANY($1::text[]) AND day BETWEEN $4 AND $5
+    UNION ALL
+    SELECT unit, {cols} FROM daily_counts WHERE unit = ANY($1::text[]) AND day BETWEEN $6 AND $7
+) AS parts GROUP BY unit"""
 
 
+# The level counters through a day ($3): the months before its month ($2) and its month's days.
 def _levels_sql() -> str:
+    cols = ", ".join(LEVEL_COUNTERS)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in LEVEL_COUNTERS)
-    return f"SELECT unit, {sums} FROM daily_counts WHERE unit = ANY($1::text[]) AND day <= $2 GROUP BY unit"
+    return f"""SELECT unit, {sums} FROM (
+    SELECT unit, {cols} FROM monthly_counts WHERE unit = ANY($1::text[]) AND month < $2
+    UNION ALL
+    SELECT unit, {cols} FROM daily_counts WHERE unit = ANY($1::text[]) AND day BETWEEN $2 AND $3
+) AS parts GROUP BY unit"""
 
 
 def _partial_day_sql() -> str:
@@ -51,22 +66,50 @@ def _partial_day_sql() -> str:
 def _monthly_sql() -> str:
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in DAILY_COUNTERS)
     return (
-        f"SELECT extract(month FROM day)::int AS month, {sums} FROM daily_counts "
-        "WHERE unit = ANY($1::text[]) AND day BETWEEN $2 AND $3 GROUP BY 1"
+        f"SELECT extract(month FROM month)::int AS month, {sums} FROM monthly_counts "
+        "WHERE unit = ANY($1::text[]) AND month BETWEEN $2 AND $3 GROUP BY 1"
     )
 
 
+# The cohort changes of the window's days known at as_of ($8): a whole month from its roll-up when
+# its latest change is known by then, else from its exact rows; the edge days from exact rows.
 def _cohorts_sql() -> str:
+    cols = ", ".join(COHORT_COUNTERS)
+    exact = ", ".join(f"c.{c}" for c in COHORT_COUNTERS)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in COHORT_COUNTERS)
-    return (
-        f"SELECT unit, {sums} FROM cohort_changes "
-        "WHERE unit = ANY($1::text[]) AND day BETWEEN $2 AND $3 AND at <= $4 GROUP BY unit"
-    )
+    return f"""SELECT unit, {sums} FROM (
+    SELECT unit, {cols} FROM monthly_cohorts
+    WHERE unit = ANY($1::text[]) AND month BETWEEN $2 AND $3 AND last_at <= $8
+    UNION ALL
+    SELECT c.unit, {exact} FROM monthly_cohorts AS m
+    JOIN cohort_changes AS c ON c.unit = m.unit AND c.day >= m.month AND c.day < (m.month + interval '1 month')::date
+    WHERE m.unit = ANY($1::text[]) AND m.month BETWEEN $2 AND $3 AND m.last_at > $8 AND c.at <= $8
+    UNION ALL
+    SELECT unit, {cols} FROM cohort_changes WHERE unit = ANY($1::text[]) AND day BETWEEN $4 AND $5 AND at <= $8
+    UNION ALL
+    SELECT unit, {cols} FROM cohort_changes WHERE unit = ANY($1::text[]) AND day BETWEEN $6 AND $7 AND at <= $8
+) AS parts GROUP BY unit"""
 
 
-# The procedures of the units ($1) published at as_of ($2), with their flags (a set of periods:
-# any period holding at as_of counts).
-_PUBLISHED = """published AS (
+def _parts_args(start: date, end: date) -> tuple[date, ...]:
+    """$2 to $7 of the window and cohort queries: the whole months, the head and the tail."""
+    parts = window_parts(start, end)
+    return (*parts.months, *parts.head, *parts.tail)
+
+
+# The procedures of the units ($1) published at as_of ($2), with their flags. Periods are a set
+# (`n` is 1 for a period a procedure's state holds, 0 for one a correction replaced), and one
+# state's periods never overlap (aggregator domain, `_published_periods`): at most one row per
+# procedure holds at as_of. MATERIALIZED: joined with the year rows by hashing, where the planner
+# would otherwise probe the years' key once per procedure (twice as slow for a province).
+_PUBLISHED = """published AS MATERIALIZED (
+    SELECT unit, procedure_code, online, fee_bearing
+    FROM procedure_periods
+    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
+)"""
+
+# The general case's flags need a grouping per procedure: any period holding at as_of counts.
+_PUBLISHED_GROUPED = """published AS (
     SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
     FROM procedure_periods
     WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
@@ -85,7 +128,7 @@ def _counts_of_used(used: Callable[[str], str]) -> str:
 
 # Decision 766, 3.2 and 3.5: per stored unit, the procedures published at as_of ($2) with the flag
 # that had at least one such dossier on a day of the window: one AND of each procedure's year
-# bitmap with the window's mask of that year ($3, $4).
+# bitmap with the window's mask of that year. The general case, any number of years ($3, $4).
 def _procedures_used_sql() -> str:
     def used(counter: str) -> str:
         return (
@@ -96,16 +139,15 @@ def _procedures_used_sql() -> str:
 
     return f"""
 WITH masks AS (SELECT year, mask::bit(366) AS mask FROM unnest($3::int[], $4::text[]) AS m(year, mask)),
-{_PUBLISHED}
+{_PUBLISHED_GROUPED}
 {_counts_of_used(used)}
 FROM published AS p GROUP BY p.unit
 """
 
 
-# The same for a window within one year ($3, its mask $4), the usual case (a day, a month, a year
-# to date): a procedure has at most one year row, so the rows are joined and counted per unit with
-# no grouping per procedure, and a bitmap is tested only for procedures with the flag (a third of
-# the time of the general query for a province-year, benchmarks/reporting_bench.py).
+# The usual windows lie in one year ($3, its mask $4: a day, a month, a year to date) or two ($3,
+# $4 and $5, $6: the last 365 days): each procedure is joined with its row of each year, and a
+# bitmap is tested only for procedures with the flag (benchmarks/reporting_bench.py).
 def _procedures_used_in_one_year_sql() -> str:
     def used(counter: str) -> str:
         return f"bit_count(y.{counter} & $4::text::bit(366)) > 0"
@@ -115,14 +157,48 @@ WITH {_PUBLISHED}
 {_counts_of_used(used)}
 FROM published AS p
 JOIN procedure_years AS y ON y.unit = p.unit AND y.procedure_code = p.procedure_code AND y.year = $3
+WHERE y.unit = ANY($1::text[])
 GROUP BY p.unit
 """
+
+
+def _procedures_used_in_two_years_sql() -> str:
+    def used(counter: str) -> str:
+        return (
+            f"coalesce(bit_count(a.{counter} & $4::text::bit(366)), 0) "
+            f"+ coalesce(bit_count(b.{counter} & $6::text::bit(366)), 0) > 0"
+        )
+
+    return f"""
+WITH {_PUBLISHED}
+{_counts_of_used(used)}
+FROM published AS p
+LEFT JOIN procedure_years AS a
+    ON a.unit = p.unit AND a.procedure_code = p.procedure_code AND a.year = $3 AND a.unit = ANY($1::text[])
+LEFT JOIN procedure_years AS b
+    ON b.unit = p.unit AND b.procedure_code = p.procedure_code AND b.year = $5 AND b.unit = ANY($1::text[])
+GROUP BY p.unit
+"""
+
+
+def _procedures_query(as_of: datetime, start: date, end: date) -> tuple[str, tuple[object, ...]]:
+    """The per-procedure query for the window and its arguments after the units."""
+    masks = year_masks(start, end)
+    if len(masks) == 1:
+        ((year, mask),) = masks
+        return _PROCEDURES_USED_IN_ONE_YEAR, (as_of, year, mask)
+    if len(masks) == 2:
+        (first, first_mask), (second, second_mask) = masks
+        return _PROCEDURES_USED_IN_TWO_YEARS, (as_of, first, first_mask, second, second_mask)
+    years, year_mask_texts = zip(*masks, strict=True)
+    return _PROCEDURES_USED, (as_of, list(years), list(year_mask_texts))
 
 
 _WINDOW = _window_sql()
 _COHORTS = _cohorts_sql()
 _PROCEDURES_USED = _procedures_used_sql()
 _PROCEDURES_USED_IN_ONE_YEAR = _procedures_used_in_one_year_sql()
+_PROCEDURES_USED_IN_TWO_YEARS = _procedures_used_in_two_years_sql()
 _LEVELS = _levels_sql()
 _PARTIAL_DAY = _partial_day_sql()
 _MONTHLY = _monthly_sql()
@@ -209,35 +285,41 @@ class IndicatorQueries:
     async def index_sums(self, units: list[str], start: date, end: date, as_of: datetime) -> CountsByUnit:
         """Per stored unit, every sum the Decision 766 index needs (index766_inputs), in one snapshot.
 
-        The per-procedure query (the heaviest: every procedure of the units) runs on a second
-        connection that imports the first one's snapshot, alongside the counter queries, when the
-        pool has a connection to spare (`_spare_connection`); otherwise after them on the first.
+        The per-procedure query (the heaviest: every procedure of the units) runs alongside the
+        counter queries, split by units over up to PROCEDURE_PARTS more connections that import
+        the first one's snapshot, as far as the pool has connections to spare
+        (`_spare_connections`); without one, after them on the first connection.
         """
-        years, masks = zip(*year_masks(start, end), strict=True)
-        if len(years) == 1:
-            procedures_sql, procedures_args = _PROCEDURES_USED_IN_ONE_YEAR, (units, as_of, years[0], masks[0])
-        else:
-            procedures_sql, procedures_args = _PROCEDURES_USED, (units, as_of, list(years), list(masks))
+        procedures_sql, procedures_args = _procedures_query(as_of, start, end)
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
 
             async def counters() -> tuple[CountsByUnit, list[asyncpg.Record]]:
                 return await _counts(conn, units, start, end, as_of), await conn.fetch(
-                    _COHORTS, units, start, end, as_of
+                    _COHORTS, units, *_parts_args(start, end), as_of
                 )
 
-            helper = await self._spare_connection()
-            if helper is None:
+            helpers = await self._spare_connections(min(PROCEDURE_PARTS, len(units)))
+            if not helpers:
                 result, cohorts = await counters()
-                procedures = await conn.fetch(procedures_sql, *procedures_args)
+                procedures = await conn.fetch(procedures_sql, units, *procedures_args)
             else:
-                try:
-                    (result, cohorts), procedures = await asyncio.gather(
-                        counters(), _fetch_in_snapshot(helper, snapshot, procedures_sql, procedures_args)
+
+                async def procedure_rows() -> list[asyncpg.Record]:
+                    parts = await asyncio.gather(
+                        *(
+                            _fetch_in_snapshot(helper, snapshot, procedures_sql, (part, *procedures_args))
+                            for helper, part in zip(helpers, _split(units, len(helpers)), strict=True)
+                        )
                     )
+                    return [row for part in parts for row in part]
+
+                try:
+                    (result, cohorts), procedures = await asyncio.gather(counters(), procedure_rows())
                 finally:
                     # Without a timeout, release would reset the connection within the acquire's.
-                    await self._pool.release(helper, timeout=_RELEASE_TIMEOUT)
+                    for helper in helpers:
+                        await self._pool.release(helper, timeout=_RELEASE_TIMEOUT)
         for rows in (cohorts, procedures):
             for r in rows:
                 counts = result.setdefault(r["unit"], dict.fromkeys(ALL_COUNTERS, 0))
@@ -246,22 +328,23 @@ class IndicatorQueries:
                         counts[name] = counts.get(name, 0) + (value or 0)
         return result
 
-    async def _spare_connection(self) -> asyncpg.pool.PoolConnectionProxy | None:
-        """A second connection if the pool has one idle or room for one, else None (never waits on
-        other requests: under load each request keeps to one connection)."""
+    async def _spare_connections(self, wanted: int) -> list[asyncpg.pool.PoolConnectionProxy]:
+        """Up to `wanted` more connections, each only if the pool has one idle or room for one
+        (never waits on other requests: under load each request keeps to one connection)."""
+        helpers: list[asyncpg.pool.PoolConnectionProxy] = []
         pool = self._pool
-        if not pool.get_idle_size() and pool.get_size() >= pool.get_max_size():
-            return None
-        try:
-            return await pool.acquire(timeout=_HELPER_WAIT)
-        except TimeoutError:
-            return None
+        while len(helpers) < wanted and (pool.get_idle_size() or pool.get_size() < pool.get_max_size()):
+            try:
+                helpers.append(await pool.acquire(timeout=_HELPER_WAIT))
+            except TimeoutError:
+                break
+        return helpers
 
     @_translated
     async def monthly_counts(self, units: list[str], year: int) -> dict[int, dict[str, int]]:
         """Daily counters summed per calendar month of `year` (months without counts are absent)."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_MONTHLY, units, date(year, 1, 1), date(year, 12, 31))
+            rows = await conn.fetch(_MONTHLY, units, date(year, 1, 1), date(year, 12, 1))
         return {r["month"]: {c: r[c] or 0 for c in DAILY_COUNTERS} for r in rows}
 
     @_translated
@@ -281,8 +364,16 @@ class IndicatorQueries:
 
 # How long index_sums waits for a spare connection (one being opened) before using only its own.
 _HELPER_WAIT = 0.05
+# Into how many parts index_sums splits the per-procedure query (by units), at most.
+PROCEDURE_PARTS = 2
 _RELEASE_TIMEOUT = 30.0
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+def _split(units: list[str], parts: int) -> list[list[str]]:
+    """`units` dealt into `parts` non-empty lists (parts <= len(units)): neighbours, often of one
+    district, go to different parts."""
+    return [units[i::parts] for i in range(parts)]
 
 
 async def _fetch_in_snapshot(conn: Conn, snapshot: str, query: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
@@ -305,8 +396,8 @@ async def _counts(conn: Conn, units: list[str], start: date, end: date, as_of: d
     whole_day = as_of == end_of_day(as_of_day)
     # Level changes of whole days come from the daily table; a partial day from exact instants.
     level_days_through = as_of_day if whole_day else as_of_day - timedelta(days=1)
-    window = await conn.fetch(_WINDOW, units, start, end)
-    levels = await conn.fetch(_LEVELS, units, level_days_through)
+    window = await conn.fetch(_WINDOW, units, *_parts_args(start, end))
+    levels = await conn.fetch(_LEVELS, units, first_of_month(level_days_through), level_days_through)
     partial = [] if whole_day else await conn.fetch(_PARTIAL_DAY, units, start_of_day(as_of_day), as_of)
     result: CountsByUnit = {}
     for rows in (window, levels, partial):

@@ -10,13 +10,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from shared.timezone import end_of_day
 from shared.units import UnitTree
 from tests import reference_index766, reference_model
-from tests.conftest import eventually
+from tests.conftest import DATABASE_URL, eventually
+from tests.in_process import overlapping_periods, roll_up_differences
 from tests.streams import UNITS as STREAM_UNITS
 from tests.streams import first_accepted, index_stream, messy_stream
 from tests.subprocesses import ServiceSet
@@ -82,6 +84,7 @@ async def test_reporting_api_agrees_with_the_reference_model(
 INDEX_WINDOWS = [
     (date(2023, 5, 2), date(2023, 5, 2)),
     (date(2023, 3, 1), date(2023, 3, 31)),
+    (date(2023, 2, 14), date(2023, 11, 20)),  # whole months from the roll-ups, edge days from the day rows
     (date(2023, 1, 1), date(2023, 12, 31)),
 ]
 INDEX_QUERIES = [(unit, first, last) for unit in TREE.units for first, last in INDEX_WINDOWS]
@@ -147,3 +150,14 @@ async def test_decision_766_index_agrees_with_the_reference(services: ServiceSet
                 response = await client.get(url, params=params, headers=READ)
                 assert shown(response.json()) == expected
                 raise
+    pool = await asyncpg.create_pool(
+        DATABASE_URL, min_size=1, max_size=1, server_settings={"search_path": services.schema}
+    )
+    try:
+        differences = await roll_up_differences(pool)
+        overlaps = await overlapping_periods(pool)
+        periods = await pool.fetchval("SELECT count(*) FROM procedure_periods WHERE n > 0")
+    finally:
+        await pool.close()
+    assert differences.pop("months") > 0 and set(differences.values()) == {0}, differences
+    assert periods > 0 and overlaps == 0

@@ -18,6 +18,7 @@ from tests.conftest import DATABASE_URL
 pytestmark = pytest.mark.integration
 
 DAY = date(2026, 3, 2)
+MONTH = DAY.replace(day=1)
 
 
 async def _fill(conn: asyncpg.Connection) -> None:
@@ -25,6 +26,14 @@ async def _fill(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "INSERT INTO cohort_changes (unit, day, at, handled_ended, handled_ended_on_time) VALUES ('a', $1, $2, 3, 2)",
         DAY,
+        start_of_day(DAY) + timedelta(hours=9),
+    )
+    # Their monthly roll-ups, as the aggregator keeps them beside.
+    await conn.execute("INSERT INTO monthly_counts (unit, month, received, synced) VALUES ('a', $1, 5, 4)", MONTH)
+    await conn.execute(
+        "INSERT INTO monthly_cohorts (unit, month, last_at, handled_ended, handled_ended_on_time) "
+        "VALUES ('a', $1, $2, 3, 2)",
+        MONTH,
         start_of_day(DAY) + timedelta(hours=9),
     )
     mask = "0" * (DAY.timetuple().tm_yday - 1) + "1" + "0" * (366 - DAY.timetuple().tm_yday)
@@ -70,19 +79,21 @@ async def filled(db_schema: str) -> str:
 async def test_the_sums_are_the_same_with_one_connection_or_two(filled: str) -> None:
     db_schema = filled
     sums = []
-    for size in (1, 3):  # one connection: no helper for the procedures query, it waits its turn
+    # One connection: no helper for the procedures query, it waits its turn; two: one helper; four:
+    # the procedures query split in two (unit "b" has no rows).
+    for size in (1, 2, 4):
         pool = await asyncpg.create_pool(
             DATABASE_URL, min_size=1, max_size=size, server_settings={"search_path": db_schema}
         )
         try:
             results = await asyncio.gather(
-                *(IndicatorQueries(pool).index_sums(["a"], DAY, DAY, end_of_day(DAY)) for _ in range(3))
+                *(IndicatorQueries(pool).index_sums(["a", "b"], DAY, DAY, end_of_day(DAY)) for _ in range(3))
             )
         finally:
             await pool.close()
         assert results[0] == results[1] == results[2]
         sums.append(results[0])
-    assert sums[0] == sums[1]
+    assert sums[0] == sums[1] == sums[2]
     a = sums[0]["a"]
     assert (a["received"], a["synced"], a["handled_ended"], a["handled_ended_on_time"]) == (5, 4, 3, 2)
     assert a["procedures_online_used"] == 1  # p1: online and used; p2 online, not used; p3 not online
