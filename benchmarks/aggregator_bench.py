@@ -253,17 +253,46 @@ async def applied_offsets(conn: asyncpg.Connection, schema: str, topic: str) -> 
     return int(value)
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """The aggregator's stored position passed `applied` records at `at` (perf_counter); the sizes
+    of the schema's tables then (indexes and TOAST included)."""
+
+    applied: int
+    at: float
+    sizes: dict[str, int]
+
+
 @dataclass
 class Progress:
     spawned_at: float
     first_commit_at: float | None = None
     done_at: float | None = None
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+
+async def relation_sizes(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT c.relname, pg_total_relation_size(c.oid) AS size FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+        schema,
+    )
+    return {r["relname"]: r["size"] for r in rows}
 
 
 async def wait_applied(
-    schema: str, topic: str, total: int, progress: Progress, alive: Callable[[], bool], limit_seconds: float
+    schema: str,
+    topic: str,
+    total: int,
+    progress: Progress,
+    alive: Callable[[], bool],
+    limit_seconds: float,
+    checkpoints: tuple[int, ...] = (),
 ) -> None:
+    """Until the stored positions reach `total`; on the way, a Checkpoint as they pass each of
+    `checkpoints` (the sizes are read without pausing the aggregator, a moment after)."""
     conn = await asyncpg.connect(DATABASE_URL)
+    pending = sorted(c for c in checkpoints if c < total)
 
     async def done() -> bool:
         if not alive():
@@ -272,6 +301,9 @@ async def wait_applied(
         now = time.perf_counter()
         if applied and progress.first_commit_at is None:
             progress.first_commit_at = now
+        while pending and applied is not None and applied >= pending[0]:
+            pending.pop(0)
+            progress.checkpoints.append(Checkpoint(applied, now, await relation_sizes(conn, schema)))
         if applied is not None and applied >= total:
             progress.done_at = now
             return True
@@ -338,6 +370,8 @@ class AggregatorRun:
     peak_rss_mb: float
     cpu_seconds: float
     postgres_cpu_seconds: float
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    first_commit_at: float = 0.0
 
 
 async def run_subprocess(
@@ -349,6 +383,7 @@ async def run_subprocess(
     code: Path = REPO,
     instances: int = 1,
     group: str | None = None,
+    checkpoints: tuple[int, ...] = (),
 ) -> AggregatorRun:
     """`instances` aggregator processes in one consumer group (`group`, else a new name); RSS is the
     largest, CPU the sum."""
@@ -387,6 +422,7 @@ async def run_subprocess(
                 progress,
                 lambda: all(p.returncode is None for p in processes),
                 limit_seconds=3600,
+                checkpoints=checkpoints,
             )
             peak = max(int(_proc_status(p.pid)["VmHWM"].split()[0]) / 1024 for p in processes)
             cpu = sum(_proc_cpu_seconds(p.pid) for p in processes)
@@ -411,6 +447,8 @@ async def run_subprocess(
         peak_rss_mb=peak,
         cpu_seconds=cpu,
         postgres_cpu_seconds=postgres_cpu,
+        checkpoints=progress.checkpoints,
+        first_commit_at=progress.first_commit_at,
     )
 
 
@@ -533,6 +571,23 @@ async def table_sizes(schema: str) -> list[tuple[str, int, int]]:
         await conn.close()
 
 
+def print_checkpoints(run: AggregatorRun) -> None:
+    """The rate of each stretch between checkpoints and the bytes per event of each table at each."""
+    previous_applied, previous_at = 0, run.first_commit_at
+    for point in run.checkpoints:
+        stretch = (point.applied - previous_applied) / max(point.at - previous_at, 1e-9)
+        print(
+            f"    at {point.applied:,} events ({point.at - run.first_commit_at:.0f} s): "
+            f"{stretch:,.0f} events/s since {previous_applied:,}; bytes/event "
+            + ", ".join(
+                f"{name} {size / point.applied:.0f}"
+                for name, size in sorted(point.sizes.items(), key=lambda kv: -kv[1])
+            )
+            + f"; all {sum(point.sizes.values()) / point.applied:.0f}"
+        )
+        previous_applied, previous_at = point.applied, point.at
+
+
 async def cleanup(schemas: list[str], topics: list[str]) -> None:
     conn = await asyncpg.connect(DATABASE_URL)
     try:
@@ -574,7 +629,10 @@ async def bench(args: argparse.Namespace) -> None:
         decode_seconds, count, _ = await raw_consume(topic, ends, decode=True)
         print(f"(a') consumption + decode: {count / decode_seconds:,.0f} records/s")
 
-        run = await run_subprocess(schema, topic, dlq, total, args.batch, args.code, args.instances)
+        checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c) if args.checkpoints else ()
+        run = await run_subprocess(
+            schema, topic, dlq, total, args.batch, args.code, args.instances, checkpoints=checkpoints
+        )
         rate = total / run.seconds_applying
         print(
             f"(b) aggregator, {args.instances} process(es): {total:,} events applied in "
@@ -587,6 +645,7 @@ async def bench(args: argparse.Namespace) -> None:
             f"    CPU bound on {os.cpu_count()} cores (aggregator and database CPU per event, nothing else "
             f"running): {total * (os.cpu_count() or 1) / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f} events/s"
         )
+        print_checkpoints(run)
         sizes = await table_sizes(schema)
         for name, size, rows in sizes:
             print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows {size / total:8.1f} bytes/event")
@@ -628,6 +687,11 @@ def main() -> None:
         "--code", type=Path, default=REPO, help="run the aggregator subprocess from this source tree (A/B runs)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the topic and schemas")
+    parser.add_argument(
+        "--checkpoints",
+        default=None,
+        help="applied-event counts (comma-separated) at which to print the stretch's rate and the table sizes",
+    )
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(bench(parser.parse_args()))  # as the aggregator runs under uvicorn
 

@@ -110,10 +110,27 @@ async def load_counters(conn: asyncpg.Connection, units: Sequence[str], days: Se
                 at = start_of_day(day) + timedelta(hours=hour, minutes=rng.randint(0, 59))
                 changes.append((unit, at, 1, *(0 for _ in LEVEL_COUNTERS[1:])))
     await conn.copy_records_to_table("level_changes", records=changes, columns=["unit", "at", *LEVEL_COUNTERS])
+    await roll_up_months(conn)
     await conn.execute(
         "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) VALUES ('bench', 0, 1, now())"
     )
     return len(rows)
+
+
+async def roll_up_months(conn: asyncpg.Connection) -> None:
+    """The monthly roll-ups of the rows loaded straight into daily_counts and cohort_changes, as
+    the aggregator keeps them (migration 0004)."""
+    month = "day - extract(day FROM day)::int + 1"
+    await conn.execute("TRUNCATE monthly_counts, monthly_cohorts")
+    await conn.execute(
+        f"INSERT INTO monthly_counts (unit, month, {', '.join(ALL_COUNTERS)}) "
+        f"SELECT unit, {month}, {', '.join(f'sum({c})' for c in ALL_COUNTERS)} FROM daily_counts GROUP BY 1, 2"
+    )
+    await conn.execute(
+        f"INSERT INTO monthly_cohorts (unit, month, last_at, {', '.join(COHORT_COUNTERS)}) "
+        f"SELECT unit, {month}, max(at), {', '.join(f'sum({c})' for c in COHORT_COUNTERS)} "
+        "FROM cohort_changes GROUP BY 1, 2"
+    )
 
 
 PROCEDURES_PER_UNIT = 200
@@ -158,6 +175,7 @@ async def load_index_tables(conn: asyncpg.Connection, units: Sequence[str], days
         "VALUES ($1, $2, $3, 'infinity', $4, $5, 1)",
         periods,
     )
+    await roll_up_months(conn)
     await conn.execute("ANALYZE")
     return len(periods)
 
@@ -171,6 +189,12 @@ async def commit_change(conn: asyncpg.Connection, unit: str) -> float:
             "ON CONFLICT (unit, day) DO UPDATE SET received = daily_counts.received + 1",
             unit,
             today,
+        )
+        await conn.execute(
+            "INSERT INTO monthly_counts (unit, month, received) VALUES ($1, $2, 1) "
+            "ON CONFLICT (unit, month) DO UPDATE SET received = monthly_counts.received + 1",
+            unit,
+            today.replace(day=1),
         )
         await conn.execute(
             "UPDATE consumer_positions SET next_offset = next_offset + 1, applied_at = clock_timestamp()"

@@ -45,6 +45,7 @@ from benchmarks.reporting_bench import (  # noqa: E402
     Connection,
     clean_up,
     percentile,
+    roll_up_months,
     start_reporting,
 )
 from services.aggregator.migrate import apply_migrations  # noqa: E402
@@ -71,6 +72,7 @@ async def load_counters(conn: asyncpg.Connection, registry: UnitRegistry) -> int
             day += timedelta(days=1)
     await conn.copy_records_to_table("daily_counts", records=rows, columns=["unit", "day", *DAILY_COUNTERS])
     await conn.copy_records_to_table("level_changes", records=changes, columns=["unit", "at", *LEVEL_COUNTERS])
+    await roll_up_months(conn)
     await conn.execute(
         "INSERT INTO consumer_positions (topic, partition, next_offset, applied_at) VALUES ('bench', 0, 1, now())"
     )
