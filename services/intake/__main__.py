@@ -17,9 +17,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One process: multiprocess mode is only needed if PROMETHEUS_MULTIPROC_DIR is set; then start clean.
     prepare_multiprocess_dir()
-    uvicorn.run(
-        create_app(settings), host=settings.bind_host, port=settings.port, log_level="warning", http=PROTOCOL
-    )
+    uvicorn.run(create_app(settings), host=settings.bind_host, port=settings.port, log_level="warning", http=PROTOCOL)
 
 
 if __name__ == "__main__":
