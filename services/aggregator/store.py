@@ -93,33 +93,20 @@ _INSERT_IDENTITIES = _pairs_sql("INSERT INTO event_identities (key, digest) SELE
 _MONTH_OF_DAY = "({day} - extract(day FROM {day})::int + 1)"
 
 
-def _daily_upsert_sql() -> str:
-    """Upsert of the daily changes sent as one JSON array of sparse rows (absent counters are 0)."""
-    cols = ", ".join(ALL_COUNTERS)
-    values = ", ".join(f"coalesce(r.{c}, 0)" for c in ALL_COUNTERS)
-    types = ", ".join(f"{c} bigint" for c in ALL_COUNTERS)
-    updates = ", ".join(f"{c} = daily_counts.{c} + EXCLUDED.{c}" for c in ALL_COUNTERS)
-    return f"""
-INSERT INTO daily_counts (unit, day, {cols})
-SELECT r.unit, r.day, {values}
-FROM jsonb_to_recordset($1::jsonb) AS r(unit text, day date, {types})
-ORDER BY r.unit, r.day
-ON CONFLICT (unit, day) DO UPDATE SET {updates}
-"""
-
-
-def _monthly_upsert_sql() -> str:
-    """Upsert of the same sparse daily rows into their months (monthly_counts)."""
+def _counter_rows_upsert_sql(table: str, key: str, key_of_day: str) -> str:
+    """Upsert of the daily changes, sent as one JSON array of sparse rows (absent counters are 0),
+    into `table` keyed by (unit, `key`), `key_of_day` naming the key of a row's day `r.day`:
+    daily_counts by day, monthly_counts by month."""
     cols = ", ".join(ALL_COUNTERS)
     sums = ", ".join(f"sum(coalesce(r.{c}, 0))" for c in ALL_COUNTERS)
     types = ", ".join(f"{c} bigint" for c in ALL_COUNTERS)
-    updates = ", ".join(f"{c} = monthly_counts.{c} + EXCLUDED.{c}" for c in ALL_COUNTERS)
+    updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in ALL_COUNTERS)
     return f"""
-INSERT INTO monthly_counts (unit, month, {cols})
-SELECT r.unit, {_MONTH_OF_DAY.format(day="r.day")} AS month, {sums}
+INSERT INTO {table} (unit, {key}, {cols})
+SELECT r.unit, {key_of_day}, {sums}
 FROM jsonb_to_recordset($1::jsonb) AS r(unit text, day date, {types})
 GROUP BY 1, 2 ORDER BY 1, 2
-ON CONFLICT (unit, month) DO UPDATE SET {updates}
+ON CONFLICT (unit, {key}) DO UPDATE SET {updates}
 """
 
 
@@ -234,8 +221,8 @@ ON CONFLICT (unit, procedure_code, starts_at, ends_at, online, fee_bearing)
 DO UPDATE SET n = procedure_periods.n + EXCLUDED.n
 """
 
-_DAILY_UPSERT = _daily_upsert_sql()
-_MONTHLY_UPSERT = _monthly_upsert_sql()
+_DAILY_UPSERT = _counter_rows_upsert_sql("daily_counts", "day", "r.day")
+_MONTHLY_UPSERT = _counter_rows_upsert_sql("monthly_counts", "month", _MONTH_OF_DAY.format(day="r.day"))
 _MONTHLY_COHORT_UPSERT = _monthly_cohort_upsert_sql()
 _LEVEL_UPSERT = _level_upsert_sql()
 _COHORT_UPSERT = _cohort_upsert_sql()

@@ -33,11 +33,6 @@ class WindowParts:
     head: tuple[date, date]
     tail: tuple[date, date]
 
-    def days_in_months(self) -> int:
-        if self.months == NO_DAYS:
-            return 0
-        return (_last_of_month(self.months[1]) - self.months[0]).days + 1
-
 
 def window_parts(start: date, end: date) -> WindowParts:
     """Split [start, end] (start <= end) into whole months and edge days."""

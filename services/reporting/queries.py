@@ -108,14 +108,6 @@ _PUBLISHED = """published AS MATERIALIZED (
     WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
 )"""
 
-# The general case's flags need a grouping per procedure: any period holding at as_of counts.
-_PUBLISHED_GROUPED = """published AS (
-    SELECT unit, procedure_code, bool_or(online) AS online, bool_or(fee_bearing) AS fee_bearing
-    FROM procedure_periods
-    WHERE unit = ANY($1::text[]) AND n > 0 AND starts_at <= $2 AND ends_at > $2
-    GROUP BY unit, procedure_code
-)"""
-
 
 def _counts_of_used(used: Callable[[str], str]) -> str:
     """Per unit, the published procedures with each flag for which `used(counter)` holds."""
@@ -139,7 +131,7 @@ def _procedures_used_sql() -> str:
 
     return f"""
 WITH masks AS (SELECT year, mask::bit(366) AS mask FROM unnest($3::int[], $4::text[]) AS m(year, mask)),
-{_PUBLISHED_GROUPED}
+{_PUBLISHED}
 {_counts_of_used(used)}
 FROM published AS p GROUP BY p.unit
 """
