@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-import orjson
-
 from services.aggregator.domain import (
     AggregateKey,
     Contributions,
@@ -53,8 +51,8 @@ def is_empty(delta: Contributions) -> bool:
 
 def dump_state(state: State) -> str:
     """The JSON text the store writes for `state` (kind and key play no part in it)."""
-    ((_kind, _key, encoded),) = orjson.loads(dump_states({("dossier", "-"): state}))
-    return orjson.dumps(encoded).decode()
+    _kinds, _keys, (text,) = dump_states({("dossier", "-"): state})
+    return text
 
 
 def contributions_of(events: Iterable[Event]) -> Contributions:

@@ -43,7 +43,8 @@ from shared.timezone import local_day
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 # Identity keys and digests are 16 bytes (half a SHA-256): collisions are out of reach, rows small.
-HASH_BYTES = 16
+HASH_BYTES = 16  # an identity key (stored as uuid)
+DIGEST_BYTES = 8  # a record's digest (stored as bigint)
 
 
 def identity_key(source: str, ident: str) -> bytes:
@@ -53,7 +54,7 @@ def identity_key(source: str, ident: str) -> bytes:
 
 
 def content_digest(raw: bytes) -> bytes:
-    return sha256(raw).digest()[:HASH_BYTES]
+    return sha256(raw).digest()[:DIGEST_BYTES]
 
 
 class IncomingEvent(NamedTuple):

@@ -28,9 +28,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.aggregator.config import AggregatorSettings
+from services.aggregator.domain import AggregateKey, State
 from services.aggregator.lanes import LaneApplier, LaneOutcome
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.pipeline import Batch, BatchResult, DeadLetter, Records, record_count, split_into_lanes
+from services.aggregator.state_codec import load_state
 from services.aggregator.store import AggregatorStore, open_pool
 from services.aggregator.unit_placement import registry_placement
 from services.infra.kafka_admin import topic_partitions
@@ -256,6 +258,41 @@ def _value_diff_sql(table: str, keys: tuple[str, ...], column: str, live: str, r
     )
 
 
+def _state_diff_sql(live: str, replay: str) -> str:
+    return (
+        "SELECT kind, key, l.state AS l_value, r.state AS r_value "
+        f'FROM "{live}".aggregate_states l FULL JOIN "{replay}".aggregate_states r USING (kind, key) '
+        "WHERE l.state IS DISTINCT FROM r.state ORDER BY kind, key"
+    )
+
+
+def _decoded(key: AggregateKey, text: str | None) -> State | str | None:
+    """The state a stored text holds (None if absent, the text itself if it cannot be read)."""
+    if text is None:
+        return None
+    try:
+        return load_state(key, text)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return text
+
+
+async def _state_diff(conn: asyncpg.Connection, live: str, replay: str) -> TableDiff:
+    """The states that differ. Texts are compared first, then the differing ones decoded: a state
+    stored in the earlier form (before migration 0005) and its replay in the compact form differ
+    as texts only."""
+    rows, samples = 0, list[str]()
+    async for row in conn.cursor(_state_diff_sql(live, replay), prefetch=1000):
+        key: AggregateKey = (row["kind"], row["key"])
+        if _decoded(key, row["l_value"]) == _decoded(key, row["r_value"]):
+            continue
+        rows += 1
+        if len(samples) < SAMPLE_ROWS:
+            samples.append(
+                f"kind={key[0]} key={_short(key[1])}: live {_short(row['l_value'])} | replay {_short(row['r_value'])}"
+            )
+    return TableDiff("aggregate_states", rows, samples)
+
+
 def _short(value: Any, limit: int = 300) -> str:
     text = "absent" if value is None else str(value)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -284,18 +321,10 @@ async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> li
             )
             samples.append(" ".join(f"{key}={row[key]}" for key in keys) + f": {changes}")
         diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
-    value_tables: tuple[tuple[str, tuple[str, ...], str], ...] = (
-        ("aggregate_states", ("kind", "key"), "state"),
-        ("event_identities", ("key",), "digest"),
-    )
-    for table, value_keys, column in value_tables:
-        rows = await conn.fetch(_value_diff_sql(table, value_keys, column, live, replay))
-        samples = [
-            " ".join(f"{key}={_short(row[key])}" for key in value_keys)
-            + f": live {_short(row['l_value'])} | replay {_short(row['r_value'])}"
-            for row in rows
-        ]
-        diffs.append(TableDiff(table, rows[0]["total"] if rows else 0, samples))
+    diffs.append(await _state_diff(conn, live, replay))
+    rows = await conn.fetch(_value_diff_sql("event_identities", ("key",), "digest", live, replay))
+    samples = [f"key={row['key']}: live {_short(row['l_value'])} | replay {_short(row['r_value'])}" for row in rows]
+    diffs.append(TableDiff("event_identities", rows[0]["total"] if rows else 0, samples))
     return diffs
 
 

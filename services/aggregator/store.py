@@ -16,6 +16,7 @@ import orjson
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.domain import AGGREGATE_KINDS, AggregateKey, State, UnitResolver, units_valid_forever
 from services.aggregator.pipeline import (
+    DIGEST_BYTES,
     HASH_BYTES,
     Batch,
     BatchResult,
@@ -66,13 +67,15 @@ class PositionConflict(StoreError):
         super().__init__(f"stored positions differ from the batch's start: {conflicts}")
 
 
-# A batch's identities travel as one bytea of (key, digest) pairs in key order.
+# A batch's identities travel as one bytea of (key, digest) pairs in key order; they are stored as
+# uuid and bigint (migration 0005), and read back as bytes (`uuid_send`, `int8send`).
 def _pairs_sql(query: str) -> str:
-    pair = 2 * HASH_BYTES
+    pair = HASH_BYTES + DIGEST_BYTES
     return f"""
 WITH pairs AS (
-    SELECT i, substring($1::bytea FROM i * {pair} + 1 FOR {HASH_BYTES}) AS key,
-           substring($1::bytea FROM i * {pair} + {HASH_BYTES + 1} FOR {HASH_BYTES}) AS digest
+    SELECT i, encode(substring($1::bytea FROM i * {pair} + 1 FOR {HASH_BYTES}), 'hex')::uuid AS key,
+           ('x' || encode(substring($1::bytea FROM i * {pair} + {HASH_BYTES + 1} FOR {DIGEST_BYTES}), 'hex'))
+               ::bit({8 * DIGEST_BYTES})::bigint AS digest
     FROM generate_series(0, length($1::bytea) / {pair} - 1) AS i
 )
 {query}
@@ -81,7 +84,10 @@ WITH pairs AS (
 
 # The identities of the batch stored already, with their digests (usually none). `= ANY(ARRAY(...))`
 # makes PostgreSQL probe the primary key for each; a join with the pairs hashes the whole table.
-_KNOWN_IDENTITIES = _pairs_sql("SELECT key, digest FROM event_identities WHERE key = ANY(ARRAY(SELECT key FROM pairs))")
+_KNOWN_IDENTITIES = _pairs_sql(
+    "SELECT uuid_send(key) AS key, int8send(digest) AS digest FROM event_identities "
+    "WHERE key = ANY(ARRAY(SELECT key FROM pairs))"
+)
 
 # A plain insert of the new ones: about half the cost of ON CONFLICT DO NOTHING, which inserts
 # speculatively. A concurrent transaction inserting one of the keys (the same identity on another
@@ -232,16 +238,15 @@ _PROCEDURE_YEARS_ENSURE, _PROCEDURE_YEARS_UPDATE = _procedure_years_update_sql()
 # The stored states of the given keys, one key array per kind: each probes the primary key (a join
 # with the keys would hash the whole table).
 _LOAD_STATES = " UNION ALL ".join(
-    f"SELECT kind, key, state::text AS state FROM aggregate_states "
-    f"WHERE kind = '{kind}' AND key = ANY(${i + 1}::text[])"
+    f"SELECT kind, key, state FROM aggregate_states WHERE kind = '{kind}' AND key = ANY(${i + 1}::text[])"
     for i, kind in enumerate(AGGREGATE_KINDS)
 )
 
-# The changed states, sent as one JSON array of [kind, key, state]; written in key order so that
-# concurrent writers take row locks in one order.
+# The changed states, sent as three text arrays (kinds, keys, JSON texts); written in key order so
+# that concurrent writers take row locks in one order.
 _STATES_UPSERT = """
 INSERT INTO aggregate_states (kind, key, state)
-SELECT e->>0, e->>1, e->2 FROM jsonb_array_elements($1::jsonb) AS e ORDER BY 1, 2
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS s(kind, key, state) ORDER BY 1, 2
 ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state
 """
 
@@ -402,7 +407,7 @@ class AggregatorStore:
     async def _write_rows(self, conn: Connection, rows: BatchRows) -> None:
         """The new states, level changes and procedure tables (the sums come last, `_write_sums`)."""
         if rows.states:
-            await conn.execute(_STATES_UPSERT, dump_states(rows.states))
+            await conn.execute(_STATES_UPSERT, *dump_states(rows.states))
         delta = rows.delta
         if delta.levels:
             await conn.execute(_LEVEL_UPSERT, orjson.dumps(rows.levels()).decode())

@@ -1,5 +1,6 @@
 """Migrations of stored data: 0002 turns stored (source, id) identities into the keys the aggregator
-computes; 0004 rolls up the daily and cohort rows stored before it into months."""
+computes; 0004 rolls up the daily and cohort rows stored before it into months; 0005 keeps the
+states and identities stored before it readable in their smaller columns."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ import pytest
 
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.pipeline import Batch, DeadLetter, IncomingEvent, content_digest, identity_key
+from services.aggregator.state_codec import load_state
 from services.aggregator.store import AggregatorStore
 from shared.events import decode_event
 from tests.conftest import DATABASE_URL
 from tests.factories import received
+from tests.reference_model import to_json_bytes
+from tests.unit.test_domain_cases import decode_all, fold, simple
+from tests.unit.test_state_codec import EARLIER_FORM, V2_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +59,7 @@ async def test_identities_stored_before_0002_still_recognise_duplicates_and_conf
         )
         applied = await apply_migrations(conn, db_schema)
         assert applied[0] == "0002" and applied == sorted(applied)
-        rows = await conn.fetch("SELECT key, digest FROM event_identities")
+        rows = await conn.fetch("SELECT uuid_send(key) AS key, int8send(digest) AS digest FROM event_identities")
     finally:
         await conn.close()
     expected = {identity_key(e["source"], e["id"]): content_digest(raw) for e, raw in zip(events, raws, strict=True)}
@@ -110,7 +115,7 @@ async def test_rows_stored_before_0004_are_rolled_up_into_their_months(db_schema
                 ("a", date(2025, 6, 3), noon, -1, 0),
             ],
         )
-        assert await apply_migrations(conn, db_schema) == ["0004"]
+        assert await apply_migrations(conn, db_schema) == ["0004", "0005"]
         months = await conn.fetch("SELECT unit, month, received, in_progress, synced FROM monthly_counts ORDER BY 1, 2")
         cohorts = await conn.fetch(
             "SELECT unit, month, last_at, handled_ended, handled_ended_on_time FROM monthly_cohorts ORDER BY 1, 2"
@@ -126,3 +131,43 @@ async def test_rows_stored_before_0004_are_rolled_up_into_their_months(db_schema
         ("a", date(2025, 6, 1), noon, -1, 0),
         ("a", date(2025, 7, 1), noon + timedelta(days=30), 2, 1),
     ]
+
+
+async def test_states_stored_before_0005_are_read_and_then_stored_compact(db_schema: str) -> None:
+    (earlier,) = [text for kind, key, text in json.loads(EARLIER_FORM.read_text())["v2 facts"] if kind == "dossier"]
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await _schema_at_0001(conn, db_schema)
+        for name in ("0002_compact_identities.sql", "0003_v2_counters.sql", "0004_monthly_rollups.sql"):
+            await conn.execute(_sql(name))
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", name[:4])
+        await conn.execute(
+            "INSERT INTO aggregate_states (kind, key, state) VALUES ('dossier', 'd1', $1::jsonb)", earlier
+        )
+        assert await apply_migrations(conn, db_schema) == ["0005"]
+        stored = await conn.fetchval("SELECT state FROM aggregate_states WHERE key = 'd1'")
+    finally:
+        await conn.close()
+    assert isinstance(stored, str)
+    assert load_state(("dossier", "d1"), stored) == fold(decode_all(V2_EVENTS))[("dossier", "d1")]
+
+    # A later rating of the dossier: its difference from the stored state's rating (16 March, local).
+    rerated = to_json_bytes(simple("dossier.rated", id="z9", at="2023-03-20T09:00:00+07:00", rating="dissatisfied"))
+    batch = Batch(topic="events", ranges={0: (None, 1)})
+    batch.events = [IncomingEvent.of(decode_event(rerated), rerated, 0, 0)]
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        raise AssertionError(f"unexpected dead letters {letters}")
+
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=1, server_settings={"search_path": db_schema})
+    try:
+        assert (await AggregatorStore(pool, db_schema).apply_batch(batch, publish)).applied == 1
+        async with pool.acquire() as conn:
+            ratings = await conn.fetch(
+                "SELECT day, ratings, ratings_satisfied FROM daily_counts WHERE ratings <> 0 ORDER BY day"
+            )
+            compact = await conn.fetchval("SELECT state FROM aggregate_states WHERE key = 'd1'")
+    finally:
+        await pool.close()
+    assert [tuple(r) for r in ratings] == [(date(2023, 3, 16), -1, -1), (date(2023, 3, 20), 1, 0)]
+    assert '"v":[' in compact and len(compact) < len(earlier)

@@ -72,7 +72,8 @@ async def test_an_identity_inserted_by_a_concurrent_batch_fails_the_batch_then_i
     holding = writers.other.transaction()
     await holding.start()
     await writers.other.execute(
-        "INSERT INTO event_identities (key, digest) VALUES ($1, $2)",
+        "INSERT INTO event_identities (key, digest) "
+        "VALUES (encode($1::bytea, 'hex')::uuid, ('x' || encode($2::bytea, 'hex'))::bit(64)::bigint)",
         identity_key(event["source"], event["id"]),
         content_digest(other_raw),
     )

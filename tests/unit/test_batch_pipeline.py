@@ -17,6 +17,8 @@ from aiokafka.structs import ConsumerRecord
 from services.aggregator.domain import AggregateKey, State
 from services.aggregator.lanes import CLASSIFIED_ERRORS, Failure, LaneApplier, LaneOutcome, classify
 from services.aggregator.pipeline import (
+    DIGEST_BYTES,
+    HASH_BYTES,
     DeadLetterKind,
     IncomingEvent,
     Records,
@@ -101,7 +103,7 @@ def test_repeats_within_the_batch_and_stored_identities_are_duplicates_or_confli
     assert sightings.duplicates == 1
     assert [(c.partition, c.offset, c.kind) for c in sightings.conflicts] == [(0, 2, DeadLetterKind.IDENTITY_CONFLICT)]
     keys = sightings.ordered_keys()
-    assert keys == sorted(keys) and len(identity_pairs(sightings, keys)) == 2 * 2 * 16
+    assert keys == sorted(keys) and len(identity_pairs(sightings, keys)) == 2 * (HASH_BYTES + DIGEST_BYTES)
 
     stored = {identity_key(other["source"], "e-2"): b"another content!"}
     fresh, duplicates, conflicts = without_stored(sightings, stored)
