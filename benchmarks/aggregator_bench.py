@@ -13,6 +13,10 @@
 5. Table sizes of the aggregator's schema (indexes and TOAST included), in bytes per event.
 
 Usage: python benchmarks/aggregator_bench.py --events 200000 [--phases] [--profile out.prof] [--keep]
+       [--checkpoints 1000000,4000000] [--runs 3] [--against /path/to/other/tree] [--no-raw]
+With --runs N the aggregator applies the one topic N times, each into a fresh schema (dropped after
+its sizes are read); --against runs another source tree in each round too, the two in alternating
+order; then the medians of each tree.
 Needs Kafka and PostgreSQL (deploy/kafka.sh start, deploy/postgres.sh start).
 """
 
@@ -29,6 +33,7 @@ import pstats
 import random
 import resource
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -588,6 +593,53 @@ def print_checkpoints(run: AggregatorRun) -> None:
         previous_applied, previous_at = point.applied, point.at
 
 
+def print_run(run: AggregatorRun, total: int, raw_rate: float, instances: int) -> None:
+    rate = total / run.seconds_applying
+    ratio = f"; ratio to raw {rate / raw_rate:.2f}" if raw_rate else ""
+    print(
+        f"    aggregator, {instances} process(es): {total:,} events applied in "
+        f"{run.seconds_applying:.1f} s from its first commit ({run.seconds_from_spawn:.1f} s from spawn)\n"
+        f"    = {rate:,.0f} events/s applied ({total / run.seconds_from_spawn:,.0f} from spawn){ratio}\n"
+        f"    peak RSS {run.peak_rss_mb:.0f} MiB, aggregator CPU {run.cpu_seconds:.1f} s "
+        f"({run.cpu_seconds / total * 1e6:.0f} µs/event), PostgreSQL CPU {run.postgres_cpu_seconds:.1f} s "
+        f"({run.postgres_cpu_seconds / total * 1e6:.0f} µs/event); load average now {_load()}\n"
+        f"    CPU bound on {os.cpu_count()} cores (aggregator and database CPU per event, nothing else "
+        f"running): {total * (os.cpu_count() or 1) / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f} events/s"
+    )
+
+
+def print_sizes(sizes: list[tuple[str, int, int]], total: int) -> None:
+    for name, size, rows in sizes:
+        print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows {size / total:8.1f} bytes/event")
+    everything = sum(size for _name, size, _rows in sizes)
+    print(f"    {'all tables':22} {everything / 2**20:9.1f} MiB {'':>17} {everything / total:8.1f} bytes/event")
+
+
+def print_medians(tree: Path, runs: list[AggregatorRun], total: int) -> None:
+    """Medians over the runs of one source tree: the whole rate, each stretch's, CPU and bytes."""
+
+    def median_of(values: list[float]) -> str:
+        return f"{statistics.median(values):,.0f} ({', '.join(f'{v:,.0f}' for v in values)})"
+
+    print(f"medians of {len(runs)} runs, code {tree}:")
+    print(f"    events/s applied {median_of([total / run.seconds_applying for run in runs])}")
+    print(f"    aggregator CPU µs/event {median_of([run.cpu_seconds / total * 1e6 for run in runs])}")
+    print(f"    PostgreSQL CPU µs/event {median_of([run.postgres_cpu_seconds / total * 1e6 for run in runs])}")
+    for index, point in enumerate(runs[0].checkpoints):
+        stretches, sizes = [], []
+        for run in runs:
+            previous = run.checkpoints[index - 1] if index else None
+            applied_before = previous.applied if previous else 0
+            at_before = previous.at if previous else run.first_commit_at
+            here = run.checkpoints[index]
+            stretches.append((here.applied - applied_before) / max(here.at - at_before, 1e-9))
+            sizes.append(sum(here.sizes.values()) / here.applied)
+        print(
+            f"    at checkpoint {index + 1} (~{point.applied:,} events): stretch {median_of(stretches)} events/s, "
+            f"all tables {median_of(sizes)} bytes/event"
+        )
+
+
 async def cleanup(schemas: list[str], topics: list[str]) -> None:
     conn = await asyncpg.connect(DATABASE_URL)
     try:
@@ -595,6 +647,8 @@ async def cleanup(schemas: list[str], topics: list[str]) -> None:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
+    if not topics:
+        return
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
     await admin.start()
     try:
@@ -610,6 +664,7 @@ async def bench(args: argparse.Namespace) -> None:
     tag = uuid.uuid4().hex[:10]
     topic, dlq = f"bench_events_{tag}", f"bench_dlq_{tag}"
     schema, phase_schema = f"bench_{tag}", f"bench_{tag}_inproc"
+    schemas = [schema, phase_schema]
     print(f"topic {topic}, schema {schema}, {args.events:,} events, {PARTITIONS} partitions, load average {_load()}")
     started = time.perf_counter()
     records = generate(args.events, seed=args.seed)
@@ -623,34 +678,34 @@ async def bench(args: argparse.Namespace) -> None:
         ends = await topic_ends(topic)
         total = sum(ends.values())
 
-        raw_seconds, count, size = await raw_consume(topic, ends, decode=False)
-        raw_rate = count / raw_seconds
-        print(f"(a) raw consumption: {count:,} records in {raw_seconds:.1f} s = {raw_rate:,.0f} records/s")
-        decode_seconds, count, _ = await raw_consume(topic, ends, decode=True)
-        print(f"(a') consumption + decode: {count / decode_seconds:,.0f} records/s")
+        raw_rate = 0.0
+        if not args.no_raw:
+            raw_seconds, count, size = await raw_consume(topic, ends, decode=False)
+            raw_rate = count / raw_seconds
+            print(f"(a) raw consumption: {count:,} records in {raw_seconds:.1f} s = {raw_rate:,.0f} records/s")
+            decode_seconds, count, _ = await raw_consume(topic, ends, decode=True)
+            print(f"(a') consumption + decode: {count / decode_seconds:,.0f} records/s")
 
         checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c) if args.checkpoints else ()
-        run = await run_subprocess(
-            schema, topic, dlq, total, args.batch, args.code, args.instances, checkpoints=checkpoints
-        )
-        rate = total / run.seconds_applying
-        print(
-            f"(b) aggregator, {args.instances} process(es): {total:,} events applied in "
-            f"{run.seconds_applying:.1f} s from its first commit ({run.seconds_from_spawn:.1f} s from spawn)\n"
-            f"    = {rate:,.0f} events/s applied ({total / run.seconds_from_spawn:,.0f} from spawn); "
-            f"ratio to raw {rate / raw_rate:.2f}\n"
-            f"    peak RSS {run.peak_rss_mb:.0f} MiB, aggregator CPU {run.cpu_seconds:.1f} s "
-            f"({run.cpu_seconds / total * 1e6:.0f} µs/event), PostgreSQL CPU {run.postgres_cpu_seconds:.1f} s "
-            f"({run.postgres_cpu_seconds / total * 1e6:.0f} µs/event); load average now {_load()}\n"
-            f"    CPU bound on {os.cpu_count()} cores (aggregator and database CPU per event, nothing else "
-            f"running): {total * (os.cpu_count() or 1) / (run.cpu_seconds + run.postgres_cpu_seconds):,.0f} events/s"
-        )
-        print_checkpoints(run)
-        sizes = await table_sizes(schema)
-        for name, size, rows in sizes:
-            print(f"    {name:22} {size / 2**20:9.1f} MiB {rows:>12,} rows {size / total:8.1f} bytes/event")
-        everything = sum(size for _name, size, _rows in sizes)
-        print(f"    {'all tables':22} {everything / 2**20:9.1f} MiB {'':>17} {everything / total:8.1f} bytes/event")
+        trees = [args.code] + ([args.against] if args.against else [])
+        runs: dict[Path, list[AggregatorRun]] = {tree: [] for tree in trees}
+        for round_ in range(args.runs):
+            for tree in trees[round_ % len(trees) :] + trees[: round_ % len(trees)]:  # alternating order
+                run_schema = schema if (args.runs, len(trees)) == (1, 1) else f"{schema}_{round_}_{trees.index(tree)}"
+                print(f"(b) round {round_ + 1} of {args.runs}, code {tree}, schema {run_schema}")
+                schemas.append(run_schema)
+                run = await run_subprocess(
+                    run_schema, topic, dlq, total, args.batch, tree, args.instances, checkpoints=checkpoints
+                )
+                runs[tree].append(run)
+                print_run(run, total, raw_rate, args.instances)
+                print_checkpoints(run)
+                print_sizes(await table_sizes(run_schema), total)
+                if not args.keep and run_schema != schema:
+                    await cleanup([run_schema], [])
+        if args.runs > 1 or len(trees) > 1:
+            for tree in trees:
+                print_medians(tree, runs[tree], total)
 
         if args.phases or args.profile:
             seconds, timer = await run_in_process(phase_schema, topic, dlq, total, args.batch, args.profile)
@@ -670,9 +725,9 @@ async def bench(args: argparse.Namespace) -> None:
             )
     finally:
         if args.keep:
-            print(f"kept topic {topic} and schemas {schema}, {phase_schema}")
+            print(f"kept topic {topic} and schemas {', '.join(schemas)}")
         else:
-            await cleanup([schema, phase_schema], [topic, dlq])
+            await cleanup(schemas, [topic, dlq])
 
 
 def main() -> None:
@@ -687,6 +742,11 @@ def main() -> None:
         "--code", type=Path, default=REPO, help="run the aggregator subprocess from this source tree (A/B runs)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the topic and schemas")
+    parser.add_argument("--runs", type=int, default=1, help="aggregator runs over the one topic (fresh schema each)")
+    parser.add_argument(
+        "--against", type=Path, default=None, help="also run this source tree in each round, in alternating order"
+    )
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw consumption rates (a) and (a')")
     parser.add_argument(
         "--checkpoints",
         default=None,
