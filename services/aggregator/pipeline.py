@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from hashlib import sha256
 from typing import Any, NamedTuple
 
@@ -38,7 +38,7 @@ from services.aggregator.domain import (
 from services.aggregator.planner import plan_keyed_batch
 from shared.counters import ALL_COUNTERS, PROCEDURE_DAILY_COUNTERS
 from shared.events import Event, decode_event
-from shared.timezone import local_day
+from shared.timezone import local_day, start_of_day
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
@@ -299,8 +299,12 @@ class BatchRows:
     states: dict[AggregateKey, State]
     delta: Contributions
 
-    def levels(self) -> list[tuple[str, str, datetime, int]]:
-        return [(unit, counter, at, value) for (unit, counter, at), value in self.delta.levels.items()]
+    def levels(self, kept_from: datetime) -> list[tuple[str, str, datetime, int]]:
+        """The level changes at `kept_from` or later (`exact_levels_from`): those of earlier days
+        are in the daily rows."""
+        return [
+            (unit, counter, at, value) for (unit, counter, at), value in self.delta.levels.items() if at >= kept_from
+        ]
 
     def cohorts(self) -> list[tuple[str, str, date, datetime, int]]:
         return cohort_entries(self.delta)
@@ -313,6 +317,18 @@ class BatchRows:
 
     def daily(self) -> list[dict[str, Any]]:
         return daily_rows(self.delta)
+
+
+def exact_levels_from(now: datetime) -> datetime:
+    """The first instant whose level changes are stored exactly (level_changes): the start of
+    yesterday, local time.
+
+    A level figure is read at `as_of`, which is the end of a local day or now (contract §4): whole
+    days come from the daily and monthly rows, and only the day of now from exact instants. The
+    day before today is kept too, so that the clocks of the aggregator and of the reporting service
+    may differ by up to a day. Changes at later instants (a due date still ahead) are all kept.
+    """
+    return start_of_day(local_day(now) - timedelta(days=1))
 
 
 def plan_rows(

@@ -31,7 +31,15 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.domain import AggregateKey, State
 from services.aggregator.lanes import LaneApplier, LaneOutcome
 from services.aggregator.migrate import apply_migrations
-from services.aggregator.pipeline import Batch, BatchResult, DeadLetter, Records, record_count, split_into_lanes
+from services.aggregator.pipeline import (
+    Batch,
+    BatchResult,
+    DeadLetter,
+    Records,
+    exact_levels_from,
+    record_count,
+    split_into_lanes,
+)
 from services.aggregator.state_codec import load_state
 from services.aggregator.store import AggregatorStore, open_pool
 from services.aggregator.unit_placement import registry_placement
@@ -235,15 +243,23 @@ PERIOD_KEYS = ("unit", "procedure_code", "starts_at", "ends_at", "online", "fee_
 
 
 def _counter_diff_sql(
-    table: str, keys: tuple[str, ...], counters: Sequence[str], live: str, replay: str, zero: str = "0"
+    table: str,
+    keys: tuple[str, ...],
+    counters: Sequence[str],
+    live: str,
+    replay: str,
+    zero: str = "0",
+    rows_where: str = "true",
 ) -> str:
-    """Keys whose counters differ, a missing row counting as zeros (so all-zero rows are ignored)."""
+    """Keys whose counters differ among the rows `rows_where` selects, a missing row counting as
+    zeros (so all-zero rows are ignored)."""
     selected = ", ".join(f"coalesce(l.{c}, {zero}) AS l_{c}, coalesce(r.{c}, {zero}) AS r_{c}" for c in counters)
     differ = " OR ".join(f"coalesce(l.{c}, {zero}) <> coalesce(r.{c}, {zero})" for c in counters)
     key_list = ", ".join(keys)
     return (
         f"SELECT {key_list}, {selected}, count(*) OVER () AS total "
-        f'FROM "{live}".{table} l FULL JOIN "{replay}".{table} r USING ({key_list}) '
+        f'FROM (SELECT * FROM "{live}".{table} WHERE {rows_where}) l '
+        f'FULL JOIN (SELECT * FROM "{replay}".{table} WHERE {rows_where}) r USING ({key_list}) '
         f"WHERE {differ} ORDER BY {key_list} LIMIT {SAMPLE_ROWS}"
     )
 
@@ -302,18 +318,21 @@ async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> li
     """Differences of the tables that follow from the events (run inside one snapshot)."""
     diffs: list[TableDiff] = []
     no_days = "repeat('0', 366)::bit(366)"
-    counter_tables: tuple[tuple[str, tuple[str, ...], Sequence[str], str], ...] = (
-        ("daily_counts", ("unit", "day"), ALL_COUNTERS, "0"),
-        ("level_changes", ("unit", "at"), LEVEL_COUNTERS, "0"),
-        ("cohort_changes", ("unit", "day", "at"), COHORT_COUNTERS, "0"),
-        ("monthly_counts", ("unit", "month"), ALL_COUNTERS, "0"),
-        ("monthly_cohorts", ("unit", "month"), COHORT_COUNTERS, "0"),
-        ("procedure_days", ("unit", "procedure_code", "day"), PROCEDURE_DAILY_COUNTERS, "0"),
-        ("procedure_years", ("unit", "procedure_code", "year"), PROCEDURE_DAILY_COUNTERS, no_days),
-        ("procedure_periods", PERIOD_KEYS, ("n",), "0"),
+    # Exact level changes are kept from a moving instant on (`exact_levels_from`): the rows before
+    # it may be there on one side and deleted on the other; their days are in daily_counts.
+    exact_levels = f"at >= '{exact_levels_from(datetime.now(UTC)).isoformat()}'::timestamptz"
+    counter_tables: tuple[tuple[str, tuple[str, ...], Sequence[str], str, str], ...] = (
+        ("daily_counts", ("unit", "day"), ALL_COUNTERS, "0", "true"),
+        ("level_changes", ("unit", "at"), LEVEL_COUNTERS, "0", exact_levels),
+        ("cohort_changes", ("unit", "day", "at"), COHORT_COUNTERS, "0", "true"),
+        ("monthly_counts", ("unit", "month"), ALL_COUNTERS, "0", "true"),
+        ("monthly_cohorts", ("unit", "month"), COHORT_COUNTERS, "0", "true"),
+        ("procedure_days", ("unit", "procedure_code", "day"), PROCEDURE_DAILY_COUNTERS, "0", "true"),
+        ("procedure_years", ("unit", "procedure_code", "year"), PROCEDURE_DAILY_COUNTERS, no_days, "true"),
+        ("procedure_periods", PERIOD_KEYS, ("n",), "0", "true"),
     )
-    for table, keys, counters, zero in counter_tables:
-        rows = await conn.fetch(_counter_diff_sql(table, keys, counters, live, replay, zero))
+    for table, keys, counters, zero, rows_where in counter_tables:
+        rows = await conn.fetch(_counter_diff_sql(table, keys, counters, live, replay, zero, rows_where))
         samples = []
         for row in rows:
             changes = ", ".join(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -24,6 +25,7 @@ from services.aggregator.pipeline import (
     DeadLetter,
     IncomingEvent,
     KeyedEvents,
+    exact_levels_from,
     first_sightings,
     identity_pairs,
     keyed_events,
@@ -312,10 +314,17 @@ async def open_pool(settings: AggregatorSettings) -> asyncpg.Pool:
 class AggregatorStore:
     """Reads and writes the aggregator's tables in one schema."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, units: UnitResolver = units_valid_forever) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        units: UnitResolver = units_valid_forever,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._pool = pool
         self._schema = schema
         self._units = units  # where a fact is stored: the registry entry valid on its day
+        self._clock = clock  # which level changes are stored exactly (`exact_levels_from`)
 
     async def refresh_statistics(self) -> None:
         """ANALYZE the tables a batch reads and writes (it does not block their writers)."""
@@ -324,6 +333,20 @@ class AggregatorStore:
                 await conn.execute(f"ANALYZE {', '.join(_BATCH_TABLES)}")
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             raise StoreError(f"could not analyze: {exc}") from exc
+
+    def levels_kept_from(self) -> datetime:
+        """The first instant whose level changes the batches store now (`exact_levels_from`)."""
+        return exact_levels_from(self._clock())
+
+    async def drop_level_changes_before(self, instant: datetime) -> int:
+        """Delete the exact level changes of instants before `instant` (`exact_levels_from`: their
+        days are in the daily rows); returns how many rows went."""
+        try:
+            async with self._pool.acquire() as conn:
+                status: str = await conn.execute("DELETE FROM level_changes WHERE at < $1", instant)
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            raise StoreError(f"could not delete past level changes: {exc}") from exc
+        return int(status.rsplit(" ", 1)[-1])
 
     async def load_positions(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         try:
@@ -409,8 +432,9 @@ class AggregatorStore:
         if rows.states:
             await conn.execute(_STATES_UPSERT, *dump_states(rows.states))
         delta = rows.delta
-        if delta.levels:
-            await conn.execute(_LEVEL_UPSERT, orjson.dumps(rows.levels()).decode())
+        levels = rows.levels(self.levels_kept_from()) if delta.levels else []
+        if levels:
+            await conn.execute(_LEVEL_UPSERT, orjson.dumps(levels).decode())
         procedure_days = rows.procedure_days()
         if procedure_days:
             counts = await conn.fetch(_PROCEDURE_DAYS_UPSERT, orjson.dumps(procedure_days).decode())

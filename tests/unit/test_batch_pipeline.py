@@ -6,7 +6,7 @@ The database's part is played by dicts: the digests it stores and the states it 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from services.aggregator.pipeline import (
     IncomingEvent,
     Records,
     build_batch,
+    exact_levels_from,
     first_sightings,
     identity_key,
     identity_pairs,
@@ -34,6 +35,8 @@ from services.aggregator.pipeline import (
 )
 from services.aggregator.store import EventDataError, PositionConflict, StoreError
 from tests.factories import received, resolved
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _poll(events: dict[int, list[dict[str, Any]]]) -> Records:
@@ -114,7 +117,37 @@ def test_repeats_within_the_batch_and_stored_identities_are_duplicates_or_confli
 
 def test_nothing_fresh_plans_nothing() -> None:
     rows = plan_rows(keyed_events([]), {})
-    assert rows.states == {} and rows.daily() == [] and rows.levels() == [] and rows.procedure_days() == []
+    assert rows.states == {} and rows.daily() == [] and rows.levels(EPOCH) == [] and rows.procedure_days() == []
+
+
+@pytest.mark.parametrize(
+    ("now", "kept_from"),
+    [
+        ("2026-12-04T01:00:00+07:00", "2026-12-03T00:00:00+07:00"),
+        ("2026-12-03T16:59:59.999999+00:00", "2026-12-02T00:00:00+07:00"),  # 23:59:59.999999 local
+        ("2026-12-03T17:00:00+00:00", "2026-12-03T00:00:00+07:00"),  # local midnight
+    ],
+)
+def test_level_changes_are_kept_exact_from_the_start_of_yesterday(now: str, kept_from: str) -> None:
+    assert exact_levels_from(datetime.fromisoformat(now)) == datetime.fromisoformat(kept_from)
+
+
+def test_only_level_changes_from_the_cut_are_written_and_the_days_keep_them_all() -> None:
+    # Received 1 March, overdue from 8 March 17:00, resolved 10 March: three instants of change.
+    events = [received("d-1"), resolved("d-1", at="2023-03-10T10:00:00+07:00")]
+    fresh, _duplicates, _conflicts = _fresh(_poll({0: events}), {})
+    rows = plan_rows(keyed_events(fresh), {})
+    instants = sorted({at for _unit, _counter, at, _value in rows.levels(EPOCH)})
+    assert [at.isoformat() for at in instants] == [
+        "2023-03-01T08:00:00+07:00",
+        "2023-03-08T17:00:00.000001+07:00",
+        "2023-03-10T10:00:00+07:00",
+    ]
+    cut = datetime.fromisoformat("2023-03-08T00:00:00+07:00")
+    assert {at for _unit, _counter, at, _value in rows.levels(cut)} == set(instants[1:])
+    assert rows.levels(datetime.fromisoformat("2023-03-11T00:00:00+07:00")) == []
+    in_progress = {row["day"]: row.get("in_progress", 0) for row in rows.daily()}
+    assert in_progress[date(2023, 3, 1)] == 1 and in_progress[date(2023, 3, 10)] == -1
 
 
 def test_an_unstorable_record_is_dead_lettered_with_the_refusal() -> None:
