@@ -41,7 +41,11 @@ async def running_aggregator(**settings: Any) -> AsyncIterator[tuple[AggregatorS
     )
     producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap_servers, enable_idempotence=True)
     await producer.start()
-    consumer = EventConsumer(config, AggregatorStore(pool, config.database_schema), producer)
+    consumer = EventConsumer(
+        config,
+        AggregatorStore(pool, config.database_schema, exact_levels_since=config.exact_level_changes_since),
+        producer,
+    )
     task = asyncio.create_task(consumer.run())
     try:
         yield config, pool

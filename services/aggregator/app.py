@@ -50,7 +50,13 @@ def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsync
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
         await producer.start()
         units = registry_placement(settings.unit_registry())
-        consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema, units), producer)
+        consumer = EventConsumer(
+            settings,
+            AggregatorStore(
+                pool, settings.database_schema, units, exact_levels_since=settings.exact_level_changes_since
+            ),
+            producer,
+        )
         task = asyncio.create_task(consumer.run(), name="aggregator-consumer")
         task.add_done_callback(_stop_process_unless_asked)
         app.state.pool = pool

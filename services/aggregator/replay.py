@@ -36,7 +36,6 @@ from services.aggregator.pipeline import (
     BatchResult,
     DeadLetter,
     Records,
-    exact_levels_from,
     record_count,
     split_into_lanes,
 )
@@ -314,13 +313,16 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-async def compare_tables(conn: asyncpg.Connection, live: str, replay: str) -> list[TableDiff]:
-    """Differences of the tables that follow from the events (run inside one snapshot)."""
+async def compare_tables(
+    conn: asyncpg.Connection, live: str, replay: str, levels_kept_from: datetime
+) -> list[TableDiff]:
+    """Differences of the tables that follow from the events (run inside one snapshot); exact level
+    changes from `levels_kept_from` on (`AggregatorStore.levels_kept_from`)."""
     diffs: list[TableDiff] = []
     no_days = "repeat('0', 366)::bit(366)"
-    # Exact level changes are kept from a moving instant on (`exact_levels_from`): the rows before
-    # it may be there on one side and deleted on the other; their days are in daily_counts.
-    exact_levels = f"at >= '{exact_levels_from(datetime.now(UTC)).isoformat()}'::timestamptz"
+    # Exact level changes are kept from a moving instant on: the rows before it may be there on one
+    # side and deleted on the other; their days are in daily_counts.
+    exact_levels = f"at >= '{levels_kept_from.isoformat()}'::timestamptz"
     counter_tables: tuple[tuple[str, tuple[str, ...], Sequence[str], str, str], ...] = (
         ("daily_counts", ("unit", "day"), ALL_COUNTERS, "0", "true"),
         ("level_changes", ("unit", "at"), LEVEL_COUNTERS, "0", exact_levels),
@@ -419,7 +421,8 @@ async def _replay_into(settings: AggregatorSettings, report: ReplayReport, wait_
     replay_settings = settings.model_copy(update={"database_schema": replay_schema, "events_topic": topic})
     pool = await open_pool(replay_settings)
     units = registry_placement(settings.unit_registry())
-    replayer = TopicReplayer(replay_settings, AggregatorStore(pool, replay_schema, units), topic)
+    store = AggregatorStore(pool, replay_schema, units, exact_levels_since=settings.exact_level_changes_since)
+    replayer = TopicReplayer(replay_settings, store, topic)
     started = time.perf_counter()
     try:
         report.end_offsets = await replayer.start()
@@ -439,7 +442,7 @@ async def _replay_into(settings: AggregatorSettings, report: ReplayReport, wait_
                     await replayer.run_to({**report.end_offsets, **ahead})
                 report.seconds = time.perf_counter() - started
                 report.replay_positions = replayer.positions
-                report.tables = await compare_tables(snapshot, live_schema, replay_schema)
+                report.tables = await compare_tables(snapshot, live_schema, replay_schema, store.levels_kept_from())
         finally:
             await snapshot.close()
     finally:

@@ -25,10 +25,10 @@ from services.aggregator.pipeline import (
     DeadLetter,
     IncomingEvent,
     KeyedEvents,
-    exact_levels_from,
     first_sightings,
     identity_pairs,
     keyed_events,
+    levels_kept_from,
     plan_rows,
     procedure_year_rows,
     without_stored,
@@ -320,11 +320,13 @@ class AggregatorStore:
         schema: str,
         units: UnitResolver = units_valid_forever,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        exact_levels_since: datetime | None = None,
     ) -> None:
         self._pool = pool
         self._schema = schema
         self._units = units  # where a fact is stored: the registry entry valid on its day
-        self._clock = clock  # which level changes are stored exactly (`exact_levels_from`)
+        self._clock = clock  # which level changes are stored exactly (`levels_kept_from`)
+        self._exact_levels_since = exact_levels_since
 
     async def refresh_statistics(self) -> None:
         """ANALYZE the tables a batch reads and writes (it does not block their writers)."""
@@ -335,8 +337,9 @@ class AggregatorStore:
             raise StoreError(f"could not analyze: {exc}") from exc
 
     def levels_kept_from(self) -> datetime:
-        """The first instant whose level changes the batches store now (`exact_levels_from`)."""
-        return exact_levels_from(self._clock())
+        """The first instant whose level changes the batches store now: `exact_levels_from`, or
+        EXACT_LEVEL_CHANGES_SINCE if that is earlier."""
+        return levels_kept_from(self._clock(), self._exact_levels_since)
 
     async def drop_level_changes_before(self, instant: datetime) -> int:
         """Delete the exact level changes of instants before `instant` (`exact_levels_from`: their

@@ -194,7 +194,11 @@ async def live_aggregator(settings: AggregatorSettings) -> AsyncIterator[asyncpg
         await apply_migrations(conn, settings.database_schema)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
     await producer.start()
-    consumer = EventConsumer(settings, AggregatorStore(pool, settings.database_schema), producer)
+    consumer = EventConsumer(
+        settings,
+        AggregatorStore(pool, settings.database_schema, exact_levels_since=settings.exact_level_changes_since),
+        producer,
+    )
     task = asyncio.create_task(consumer.run())
     try:
         yield pool
@@ -213,6 +217,8 @@ async def caught_up(pool: asyncpg.Pool, topic: str, ends: dict[int, int]) -> boo
 
 
 # Windows of the check against the reference model: (from, to, as_of or None for the end of `to`).
+# Level changes kept exact from before the streams' first day, not only from yesterday.
+EXACT_SINCE = datetime.fromisoformat("2020-01-01T00:00:00+07:00")
 WINDOWS: list[tuple[date, date, datetime | None]] = [
     (date(2023, 1, 1), date(2023, 12, 31), None),
     (date(2023, 3, 1), date(2023, 3, 31), None),
@@ -239,6 +245,7 @@ async def test_replay_finds_no_differences_and_figures_equal_the_reference(db_sc
         consumer_group=unique("replay_group"),
         database_schema=db_schema,
         max_batch_records=500,  # several batches per partition
+        exact_level_changes_since=EXACT_SINCE,  # the WINDOWS ask figures at past instants
     )
     distinct = ref.distinct_events(events)
     async with live_aggregator(settings) as pool:
