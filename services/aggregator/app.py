@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import EventConsumer
+from services.aggregator.level_cut import drop_past_level_changes
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.store import AggregatorStore, open_pool
 from services.aggregator.unit_placement import registry_placement
@@ -34,7 +35,8 @@ def _stop_process_unless_asked(task: asyncio.Task[None]) -> None:
 
 
 def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start: pool, migrations, topics, dead-letter producer, consumer task. Stop: the reverse."""
+    """Start: pool, migrations, topics, dead-letter producer, consumer task, the hourly deletion of
+    past level changes. Stop: the reverse."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,13 +52,11 @@ def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsync
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
         await producer.start()
         units = registry_placement(settings.unit_registry())
-        consumer = EventConsumer(
-            settings,
-            AggregatorStore(
-                pool, settings.database_schema, units, exact_levels_since=settings.exact_level_changes_since
-            ),
-            producer,
+        store = AggregatorStore(
+            pool, settings.database_schema, units, exact_levels_since=settings.exact_level_changes_since
         )
+        consumer = EventConsumer(settings, store, producer)
+        level_cut = asyncio.create_task(drop_past_level_changes(store), name="aggregator-level-cut")
         task = asyncio.create_task(consumer.run(), name="aggregator-consumer")
         task.add_done_callback(_stop_process_unless_asked)
         app.state.pool = pool
@@ -65,6 +65,7 @@ def _lifespan(settings: AggregatorSettings) -> Callable[[FastAPI], AbstractAsync
         try:
             yield
         finally:
+            level_cut.cancel()
             consumer.stop()  # finishes the batch in hand, then leaves the group
             try:
                 await asyncio.wait_for(task, timeout=30)

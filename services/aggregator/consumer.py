@@ -16,7 +16,6 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -105,8 +104,6 @@ class EventConsumer:
         self._applied_here = 0  # events applied by this instance since it started
         self._analyze_marks = list(ANALYZE_AFTER_EVENTS)
         self._analyzing: asyncio.Task[None] | None = None
-        self._levels_kept_from: datetime | None = None  # level changes before it were deleted
-        self._dropping: asyncio.Task[None] | None = None
         self.running = False
 
     def forget(self, partitions: Sequence[TopicPartition]) -> None:
@@ -290,7 +287,6 @@ class EventConsumer:
         telemetry.EVENTS_APPLIED.inc(result.applied)
         self._applied_here += result.applied
         self._maybe_refresh_statistics()
-        self._maybe_drop_past_level_changes()
         telemetry.DUPLICATES.inc(result.duplicates)
         for letter in result.dead_letters:
             telemetry.DEAD_LETTERS.labels(reason=letter.kind.value).inc()
@@ -314,26 +310,6 @@ class EventConsumer:
             log.warning("could not analyze the tables: %s", exc)  # autovacuum will, later
             return
         log.info("analyzed the tables after %s events in %.2f s", self._applied_here, time.perf_counter() - started)
-
-    def _maybe_drop_past_level_changes(self) -> None:
-        """Once a day (and after a start), delete in the background the exact level changes that
-        the store no longer keeps (`AggregatorStore.levels_kept_from`); batches stopped writing
-        them as the day turned."""
-        kept_from = self._store.levels_kept_from()
-        if kept_from == self._levels_kept_from or (self._dropping is not None and not self._dropping.done()):
-            return
-        self._levels_kept_from = kept_from
-        self._dropping = asyncio.create_task(self._drop_past_level_changes(kept_from), name="aggregator-drop-levels")
-
-    async def _drop_past_level_changes(self, kept_from: datetime) -> None:
-        try:
-            dropped = await self._store.drop_level_changes_before(kept_from)
-        except StoreError as exc:
-            log.warning("could not delete past level changes: %s", exc)
-            self._levels_kept_from = None  # tried again after the next batch
-            return
-        if dropped:
-            log.info("deleted %s level changes before %s (their days are in daily_counts)", dropped, kept_from)
 
     async def _publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         futures = [

@@ -1,23 +1,25 @@
 """Exact level changes are stored from the start of yesterday on (`pipeline.exact_levels_from`):
 the figures of whole days come from the daily rows, the figures of today from exact instants, and
-the rows a day leaves behind are deleted without changing any figure."""
+the rows a day leaves behind are deleted (`level_cut`) without changing any figure."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 
 import asyncpg
 import pytest
 
+from services.aggregator.level_cut import drop_past_level_changes
 from services.aggregator.migrate import apply_migrations
 from services.aggregator.pipeline import Batch, DeadLetter, IncomingEvent
 from services.aggregator.store import AggregatorStore
 from services.reporting.queries import IndicatorQueries
 from shared.events import decode_event
 from shared.timezone import end_of_day
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, eventually
 from tests.factories import received, resolved
 
 pytestmark = pytest.mark.integration
@@ -94,3 +96,35 @@ async def test_past_days_come_from_the_daily_rows_and_today_from_exact_instants(
         assert await levels(_at("2026-12-05T17:00:00+07:00")) == (2, 0)
     finally:
         await pool.close()
+
+
+async def test_the_rows_behind_the_cut_are_deleted_at_start_and_then_every_interval(db_schema: str) -> None:
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2, server_settings={"search_path": db_schema})
+    now = [NOW]
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, db_schema)
+            # Rows from before the cut, as an installation stored them before it had one.
+            await conn.executemany(
+                "INSERT INTO level_changes (unit, at, in_progress) VALUES ($1, $2, 1)",
+                [(UNIT, _at("2023-03-01T08:00:00+07:00")), (UNIT, _at("2026-12-03T09:00:00+07:00"))],
+            )
+        store = AggregatorStore(pool, db_schema, clock=lambda: now[0])
+        task = asyncio.create_task(drop_past_level_changes(store, interval_seconds=0.05))
+
+        async def remaining() -> list[datetime]:
+            async with pool.acquire() as conn:
+                return [r["at"] for r in await conn.fetch("SELECT at FROM level_changes ORDER BY at")]
+
+        try:
+            await eventually(lambda: _equal(remaining, [_at("2026-12-03T09:00:00+07:00")]), what="the 2023 row deleted")
+            now[0] = _at("2026-12-05T00:00:00+07:00")  # the day turns: yesterday is now 4 December
+            await eventually(lambda: _equal(remaining, []), what="the row of 3 December deleted")
+        finally:
+            task.cancel()
+    finally:
+        await pool.close()
+
+
+async def _equal(read: Callable[[], Awaitable[list[datetime]]], expected: list[datetime]) -> bool:
+    return await read() == expected
