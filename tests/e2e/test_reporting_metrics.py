@@ -11,6 +11,7 @@ other's, and the checks below would fail.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections import Counter
@@ -96,14 +97,26 @@ def snapshot_requests_by_pid(metrics_dir: Path) -> Counter[int]:
 
 
 async def read_snapshots(client: httpx.AsyncClient, services: ServiceSet, count: int) -> None:
-    for _ in range(count):
+    """`count` snapshot requests at once, each on a connection of its own: while one worker answers,
+    the other accepts (one request after another could all go to the worker that is idle first)."""
+
+    async def read() -> None:
         response = await client.get(f"{services.url('reporting')}/v1/snapshot", params=SNAPSHOT, headers=READ)
         assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(read() for _ in range(count)))
 
 
 async def test_counters_are_summed_over_both_workers_and_never_go_back(
     client: httpx.AsyncClient, services: ServiceSet, metrics_dir: Path
 ) -> None:
+    async def both_workers_answer() -> bool:
+        # The second worker may still be starting when the stack reports ready (one answers /healthz).
+        await read_snapshots(client, services, PER_ROUND)
+        workers, by_pid = worker_pids(services, metrics_dir), snapshot_requests_by_pid(metrics_dir)
+        return len(workers) == 2 and all(by_pid[pid] > 0 for pid in workers)
+
+    await eventually(both_workers_answer, timeout=30, interval=0.2, what="both workers answering snapshots")
     first = await scrape(client, services)
     requests, full = value(first, REQUESTS), value(first, FULL)
     for round_ in range(1, ROUNDS + 1):
