@@ -638,6 +638,13 @@ def print_medians(tree: Path, runs: list[AggregatorRun], total: int) -> None:
             f"    at checkpoint {index + 1} (~{point.applied:,} events): stretch {median_of(stretches)} events/s, "
             f"all tables {median_of(sizes)} bytes/event"
         )
+    if runs[0].checkpoints:
+        last = [
+            (total - run.checkpoints[-1].applied)
+            / max(run.first_commit_at + run.seconds_applying - run.checkpoints[-1].at, 1e-9)
+            for run in runs
+        ]
+        print(f"    from the last checkpoint to {total:,} events: stretch {median_of(last)} events/s")
 
 
 async def cleanup(schemas: list[str], topics: list[str]) -> None:
