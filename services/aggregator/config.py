@@ -30,12 +30,12 @@ class AggregatorSettings(BaseServiceSettings, KafkaSettingsMixin, DatabaseSettin
     # PostgreSQL ends a transaction left idle this long (an instance paused mid-batch), releasing
     # its locks so the partition's new owner can go on; the paused instance's commit then fails.
     db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=1000)
-    # /readyz fails, and tthc_aggregator_stalled_partitions counts a partition, while records wait
-    # on it and its position has not moved for this long (a blocked lock, a database that hangs).
     # Level changes are stored exactly from the start of yesterday on (`pipeline.exact_levels_from`):
     # the API only asks figures at a day's end or now. Set, exact changes are kept from this instant
     # on as well, for figures at past instants (the in-process queries of tests and audits).
     exact_level_changes_since: AwareDatetime | None = None
+    # /readyz fails, and tthc_aggregator_stalled_partitions counts a partition, while records wait
+    # on it and its position has not moved for this long (a blocked lock, a database that hangs).
     stall_after_seconds: float = Field(
         default=60.0, gt=0, validation_alias=AliasChoices("aggregator_stall_after_seconds", "stall_after_seconds")
     )

@@ -331,12 +331,6 @@ def exact_levels_from(now: datetime) -> datetime:
     return start_of_day(local_day(now) - timedelta(days=1))
 
 
-def levels_kept_from(now: datetime, exact_since: datetime | None = None) -> datetime:
-    """`exact_levels_from(now)`, or `exact_since` (EXACT_LEVEL_CHANGES_SINCE) if that is earlier."""
-    cut = exact_levels_from(now)
-    return cut if exact_since is None else min(cut, exact_since)
-
-
 def plan_rows(
     keyed: KeyedEvents, prior: Mapping[AggregateKey, State], units: UnitResolver = units_valid_forever
 ) -> BatchRows:

@@ -57,7 +57,7 @@ _DOSSIER_FLAGS = (
     "components_reused",
     "components_from_personal_store",
 )
-_V2_FLAGS = ("synced", "components_reused", "components_from_personal_store")
+_V2_FLAGS = _DOSSIER_FLAGS[3:]
 _SIGNATURES = ("signed_by_organization", "signed_by_leader")
 
 
@@ -70,7 +70,7 @@ def dump_states(states: Mapping[AggregateKey, State]) -> tuple[list[str], list[s
     """The kinds, keys and stored texts of a batch's states, as three columns."""
     kinds: list[str] = [kind for kind, _key in states]
     keys = [key for _kind, key in states]
-    return kinds, keys, [orjson.dumps(_encode(state)).decode() for state in states.values()]
+    return kinds, keys, [dump_state(state) for state in states.values()]
 
 
 def load_state(key: AggregateKey, text: str | bytes) -> State:

@@ -25,10 +25,10 @@ from services.aggregator.pipeline import (
     DeadLetter,
     IncomingEvent,
     KeyedEvents,
+    exact_levels_from,
     first_sightings,
     identity_pairs,
     keyed_events,
-    levels_kept_from,
     plan_rows,
     procedure_year_rows,
     without_stored,
@@ -339,7 +339,8 @@ class AggregatorStore:
     def levels_kept_from(self) -> datetime:
         """The first instant whose level changes the batches store now: `exact_levels_from`, or
         EXACT_LEVEL_CHANGES_SINCE if that is earlier."""
-        return levels_kept_from(self._clock(), self._exact_levels_since)
+        cut = exact_levels_from(self._clock())
+        return cut if self._exact_levels_since is None else min(cut, self._exact_levels_since)
 
     async def drop_level_changes_before(self, instant: datetime) -> int:
         """Delete the exact level changes of instants before `instant` (`exact_levels_from`: their
